@@ -56,10 +56,10 @@ def multiple_sections(r: str, kw: dict, ctx: Ctx) -> bool:
 
 
 def json_format(r: str, kw: dict, ctx: Ctx) -> bool:
-    if ctx.semantics == "google":
+    if ctx.semantics != "sea":
         value = (r.strip().removeprefix("```json").removeprefix("```Json").removeprefix("```JSON")
                  .removeprefix("```").removesuffix("```").strip())
-    else:  # one fence removed once, the closing one only with an opening one
+    else:  # SEA: one fence removed once, the closing one only with an opening one
         value = r.strip()
         for fence in ("```json", "```Json", "```JSON", "```"):
             if value.startswith(fence):

@@ -17,10 +17,10 @@ def number_sentences(r: str, kw: dict, ctx: Ctx) -> bool:
 
 
 def number_paragraphs(r: str, kw: dict, ctx: Ctx) -> bool:
-    """Paragraphs separated by ``***``. Google fails an empty paragraph in the middle; SEA (and
-    langadapt) only skip it (a model that frames each paragraph with ``***`` is not wrong)."""
+    """Paragraphs separated by ``***``. Google (and langadapt) fail an empty paragraph in the middle;
+    SEA only skips it (a model that frames each paragraph with ``***`` is not wrong there)."""
     paragraphs = re.split(r"\s?\*\*\*\s?", r)
-    if ctx.semantics != "google":
+    if ctx.semantics == "sea":
         return sum(1 for p in paragraphs if p.strip()) == kw["num_paragraphs"]
     n = len(paragraphs)
     for i, p in enumerate(paragraphs):

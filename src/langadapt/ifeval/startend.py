@@ -13,7 +13,7 @@ def end_checker(r: str, kw: dict, ctx: Ctx) -> bool:
 
 def quotation(r: str, kw: dict, ctx: Ctx) -> bool:
     value = r.strip()
-    if ctx.semantics == "google":
+    if ctx.semantics != "sea":
         return len(value) > 1 and value[0] == '"' and value[-1] == '"'
     return value.startswith('"') and value.endswith('"') and bool(value.strip('"').strip())
 

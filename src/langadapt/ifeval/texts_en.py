@@ -29,6 +29,8 @@ TEXTS: dict[str, str] = {
     'change_case:english_capital': 'Your entire response should be in English, and in all capital letters.',
     'change_case:english_lowercase': 'Your entire response should be in English, and in all lowercase letters. No capital letters are allowed.',
     'punctuation:no_comma': 'In your entire response, refrain from the use of any commas.',
+    'keywords:number_frequency': 'In your response, the number {number} should appear {rel}.',
+    'startend:first_word': 'Start your response with the word "{first_word}".',
     'langadapt:target_script_only': 'Answer in English only.',
     'langadapt:target_script_only#0': 'Answer in English only.',
     'langadapt:polite_particle': 'Use the Thai polite particle {particles} in your response.',
