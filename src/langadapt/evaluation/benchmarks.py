@@ -74,8 +74,8 @@ def _ifeval_metrics(s: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 def run_benchmarks(gen: Any, inputs: dict[str, Any], cfg: Params,
                    model: str = "") -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], list[Any]]:
-    """(metrics, detail, generation records, generations meant to be in the target language) of one
-    model on the benchmark items. ``gen.generate(convs, max_new_tokens=, temperature=)``."""
+    """(metrics, detail, generation records, every generation) of one model on the benchmark items.
+    ``gen.generate(convs, max_new_tokens=, temperature=)``."""
     from langadapt.evaluation.generation import truncation
     from langadapt.evaluation.translation import benchmark_prompt, extract_answer, translation_scores
     from langadapt.ifeval import score_items
@@ -129,7 +129,4 @@ def run_benchmarks(gen: Any, inputs: dict[str, Any], cfg: Params,
         for p, g, (t, _) in zip(flores, g_from, fr):
             keep("flores_from_en", p["id"], benchmark_prompt(p["en"], lang, "from_en"), g, reference=p[lang],
                  extracted=t)
-    from langadapt.ifeval.scoring import expected_language
-
-    in_target = [g for it, g in zip(sea, g_sea) if expected_language(it) == lang]
-    return metrics, detail, gens, in_target + list(g_from)
+    return metrics, detail, gens, list(outs)

@@ -228,7 +228,7 @@ def evaluate_model(
         detail["multi_turn"] = {**s2, "by_mode": by_mode, "stability": st2, **tr}
 
     # published benchmarks: SEA-IFEval (IFEval-Th), English IFEval, FLORES-200 (evaluation/benchmarks.py)
-    b_metrics, b_detail, b_gens, b_target = run_benchmarks(gen, inputs["benchmarks"], cfg, name)
+    b_metrics, b_detail, b_gens, b_outs = run_benchmarks(gen, inputs["benchmarks"], cfg, name)
     metrics.update(b_metrics)
     detail["benchmarks"] = b_detail
     gens += b_gens
@@ -239,7 +239,7 @@ def evaluate_model(
         metrics.update(stability=st["stability"], code_switch_rate=st["code_switch_rate"],
                        foreign_token_share=st["foreign_token_share"])
         detail["stability"] = st
-    all_gens = g_to + g_from + g_if + g_mt1 + g_mt2
+    all_gens = g_to + g_from + g_if + g_mt1 + g_mt2 + b_outs
     tr = truncation(all_gens)
     metrics.update(generated=len(all_gens), truncated=tr["truncated"], truncated_share=tr["truncated_share"])
 
