@@ -149,11 +149,12 @@ def _reshape(passage: str, fmt: str, lang: str, title: str | None) -> tuple[str,
     tpl = templates(lang)
     paras = paragraphs(passage)
     if fmt == "bullets":
-        sents = sentences(passage, lang)
-        if not 3 <= len(sents) <= 8:
+        # a bullet needs text after its marker (SEA-IFEval does not count "* " or "* ***")
+        items = [t for t in (x.lstrip("*-• ").strip() for x in sentences(passage, lang)) if re.search(r"\w", t)]
+        if not 3 <= len(items) <= 8:
             return None
-        text = "\n".join(f"* {s.lstrip('*-• ').strip()}" for s in sents)
-        return text, {"id": "detectable_format:number_bullet_lists", "kwargs": {"num_bullets": len(sents)}}
+        text = "\n".join(f"* {t}" for t in items)
+        return text, {"id": "detectable_format:number_bullet_lists", "kwargs": {"num_bullets": len(items)}}
     if fmt == "sections":
         groups = paras if len(paras) >= 2 else None
         if groups is None:
