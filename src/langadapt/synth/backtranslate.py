@@ -261,12 +261,16 @@ def candidate_constraints(r: str, lang: str, rng: Any, other_words: list[str]) -
 
 
 def _pick(groups: dict[str, list[dict[str, Any]]], k: int, rng: Any, allowed: set[str] | None) -> list[dict[str, Any]]:
+    from langadapt.ifeval import conflicting
+
     names = [g for g in sorted(groups) if any(allowed is None or c["id"] in allowed for c in groups[g])]
     rng.shuffle(names)
-    out = []
+    out: list[dict[str, Any]] = []
     for g in names[:k]:
         options = [c for c in groups[g] if allowed is None or c["id"] in allowed]
-        out.append(rng.choice(options))
+        pick = rng.choice(options)
+        if not any(conflicting(pick["id"], o["id"]) for o in out):  # the one definition (langadapt.ifeval)
+            out.append(pick)
     return out
 
 
