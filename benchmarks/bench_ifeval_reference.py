@@ -81,9 +81,9 @@ def main() -> int:
     from langadapt.ifeval import punkt as P
     from langadapt.ifeval import read_file, verify
 
-    inputs = [json.loads(line) for line in open(a.prompts, encoding="utf-8") if line.strip()]
-    responses = {json.loads(line)["prompt"]: json.loads(line)["response"]
-                 for line in open(a.responses, encoding="utf-8") if line.strip()}
+    inputs = [json.loads(line) for line in Path(a.prompts).read_text(encoding="utf-8").splitlines() if line.strip()]
+    responses = {r["prompt"]: r["response"] for r in (json.loads(line) for line in
+                 Path(a.responses).read_text(encoding="utf-8").splitlines() if line.strip())}
     t0 = time.perf_counter()
     ref = reference_scores(inputs, responses)
     t_ref = time.perf_counter() - t0

@@ -218,15 +218,15 @@ def test_cli_reads_both_published_files_unchanged(tmp_path, repo_root):
     resp = tmp_path / "responses.jsonl"
     resp.write_text(json.dumps({"prompt": G1381["prompt"], "response": G1381["response"]}) + "\n")
     run = [sys.executable, "-m", "langadapt", "ifeval", "score"]
-    out = subprocess.run(run + [str(th)], capture_output=True, text=True, cwd=repo_root)
+    out = subprocess.run(run + [str(th)], capture_output=True, text=True, cwd=repo_root, check=False)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["records"] == 4
-    out = subprocess.run(run + [str(resp)], capture_output=True, text=True, cwd=repo_root)
+    out = subprocess.run(run + [str(resp)], capture_output=True, text=True, cwd=repo_root, check=False)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["semantics"] == "google"
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({**R1954, "metadata": {"subcategory": "startend:first_words"}}) + "\n")
-    out = subprocess.run(run + [str(bad)], capture_output=True, text=True, cwd=repo_root)
+    out = subprocess.run(run + [str(bad)], capture_output=True, text=True, cwd=repo_root, check=False)
     assert out.returncode == 2 and "bad.jsonl:1 (key 1954): unknown constraint id 'startend:first_words'" in out.stderr
     items = read_file(th, responses=None)
     assert [it.key for it in items] == [1131, 1954, 2107, 3001]

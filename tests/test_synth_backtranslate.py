@@ -16,10 +16,10 @@ import pytest
 from conftest import thai_news
 from langadapt.config import Params
 from langadapt.errors import ConfigError
+from langadapt.ifeval import REGISTRY, verify
 from langadapt.records import Document, read_translation_pairs, split_pairs
 from langadapt.synth.backtranslate import back_translate, candidate_constraints, passages
 from langadapt.synth.common import SynthStats, templates
-from langadapt.ifeval import REGISTRY, verify
 from langadapt.synth.translate import pair_examples
 
 NEWS = ("กรุงเทพมหานครจัดงานเทศกาลอาหารริมทางครั้งที่ ๓ ที่สวนลุมพินี มีร้านค้าเข้าร่วมกว่าร้อยร้าน\n"

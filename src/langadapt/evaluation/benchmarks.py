@@ -78,8 +78,7 @@ def run_benchmarks(gen: Any, inputs: dict[str, Any], cfg: Params,
     ``gen.generate(convs, max_new_tokens=, temperature=)``."""
     from langadapt.evaluation.generation import truncation
     from langadapt.evaluation.translation import benchmark_prompt, extract_answer, translation_scores
-    from langadapt.ifeval import score_items
-    from langadapt.ifeval import punkt
+    from langadapt.ifeval import punkt, score_items
 
     lang, E = cfg.language.code, cfg.eval
     sea, en, flores = inputs["sea_ifeval"], inputs["en_ifeval"], inputs["flores"]

@@ -14,7 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from langadapt.ifeval import case, combination, content, format, keywords, langadapt_ids, language, length, startend
+from langadapt.ifeval import (
+    case,
+    combination,
+    content,
+    format,
+    keywords,
+    langadapt_ids,
+    language,
+    length,
+    startend,
+)
 from langadapt.ifeval import texts_en as EN
 from langadapt.ifeval.base import RELATIONS, SEMANTICS, Ctx, InstructionError, lang_data
 

@@ -23,6 +23,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from langadapt.ifeval import CONFLICT_GROUPS, conflict_group, generatable
 from langadapt.records import SFTExample
 from langadapt.synth.common import (
     NearDuplicateFilter,
@@ -33,7 +34,6 @@ from langadapt.synth.common import (
     templates,
     verify_all,
 )
-from langadapt.ifeval import CONFLICT_GROUPS, conflict_group, generatable
 from langadapt.synth.teachers import Generation, Teacher
 
 SOURCE = "autoif"

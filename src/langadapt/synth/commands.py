@@ -13,6 +13,7 @@ import typer
 
 from langadapt.cli_common import ParamsOpt, SetOpt, Timer, handles_errors, load, summary
 
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
     app.command("synth")(synth)

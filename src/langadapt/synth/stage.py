@@ -40,9 +40,9 @@ def _p(root: Path, rel: str) -> Path:
 
 def run_synth(cfg: Params, root: str | Path = ".", teacher: Any = None) -> dict[str, Any]:
     """Run every source ``cfg.synth`` asks for; returns the metrics written to metrics/synth.json."""
+    from langadapt.ifeval import REGISTRY
     from langadapt.synth.autoif import run_autoif
     from langadapt.synth.backtranslate import _title_of, back_translate, paraphrase_instructions
-    from langadapt.ifeval import REGISTRY
     from langadapt.synth.teachers import make_teacher
     from langadapt.synth.translate import pair_examples, translate_ifeval
 
