@@ -29,15 +29,15 @@ def particles(lang: str, which: str) -> tuple[str, ...]:
 
 
 def polite_particle(r: str, kw: dict, ctx: Ctx) -> bool:
-    """A polite particle as a word: a whole segmenter word, or the end of a Thai run (the segmenter may
-    join a sentence-final particle to the word before it: "ไปไหนคะ"). "คะแนน" (score) holds "คะ"
-    but is not a particle: a Thai letter follows it."""
+    """A polite particle as a word: a whole segmenter word, or the end of a run of letters (the
+    segmenter may join a sentence-final particle to the word before it: "ไปไหนคะ"). "คะแนน" (score)
+    holds "คะ" but is not a particle: a letter follows it."""
     from langadapt import text as T
 
-    want = particles("th", kw["which"])
-    if set(want) & set(T.words(r, "th")):
+    want = particles(ctx.lang, kw["which"])  # the language profile's ifeval.polite_particles
+    if set(want) & set(T.words(r, ctx.lang)):
         return True
-    return any(re.search(re.escape(p) + r"(?![\u0e01-\u0e4e])", r) for p in want)
+    return any(re.search(re.escape(p) + r"(?!\w)", r) for p in want)
 
 
 def digits(r: str, kw: dict, ctx: Ctx) -> bool:

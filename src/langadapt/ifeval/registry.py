@@ -266,7 +266,8 @@ def instruction_text(instruction_id: str, kwargs: dict[str, Any] | None, lang: s
     if instruction_id == "detectable_format:constrained_response":
         ctx["options"] = " / ".join(f'"{o}"' for o in format.constrained_options(tl))
     if instruction_id == "langadapt:polite_particle":
-        ctx["particles"] = "/".join(langadapt_ids.particles("th", kw["which"]))
+        ctx["particles"] = "/".join(langadapt_ids.particles("th" if tl == "en" else tl, kw["which"])
+                                    or langadapt_ids.particles("th", kw["which"]))
     if instruction_id == "langadapt:digits":
         ctx["digits"] = (d.get("digit_names") or EN.DIGIT_NAMES)[kw["system"]]
     if "section_title" in kw:

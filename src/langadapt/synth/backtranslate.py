@@ -237,18 +237,7 @@ def candidate_constraints(r: str, lang: str, rng: Any, other_words: list[str]) -
     if "," not in r and "，" not in r and "、" not in r:
         groups["style"].append({"id": "punctuation:no_comma", "kwargs": {}})
     if lang == "th":
-        has_arabic = bool(re.search(r"[0-9]", r))
-        has_thai = bool(re.search("[๐-๙]", r))
-        if has_arabic != has_thai:
-            groups["style"].append({"id": "langadapt:digits", "kwargs": {"system": "arabic" if has_arabic else "thai"}})
-        from langadapt.ifeval.langadapt_ids import particles
-        from langadapt.text import words
-
-        ws = set(words(r, "th"))  # whole words: "คะแนน" (score) is not the particle "คะ"
-        for which in ("khrap", "kha"):
-            if ws & set(particles("th", which)):
-                groups["style"].append({"id": "langadapt:polite_particle", "kwargs": {"which": which}})
-                break
+        groups["style"] += _thai_style(r)
     if lang != "en":
         n_latin = len(_LATIN_WORD.findall(r))
         if n_latin <= 3:
@@ -258,6 +247,24 @@ def candidate_constraints(r: str, lang: str, rng: Any, other_words: list[str]) -
     from langadapt.ifeval import verify
 
     return {g: [c for c in cs if verify(c["id"], c["kwargs"], r, lang)] for g, cs in groups.items()}
+
+
+def _thai_style(r: str) -> list[dict[str, Any]]:
+    """Thai-only style facts of ``r``: one digit system, a polite particle (a word, not a substring:
+    "คะแนน" (score) is not the particle "คะ"; the verifier decides)."""
+    from langadapt.ifeval import verify
+
+    out = []
+    has_arabic = bool(re.search(r"[0-9]", r))
+    has_thai = bool(re.search("[๐-๙]", r))
+    if has_arabic != has_thai:
+        out.append({"id": "langadapt:digits", "kwargs": {"system": "arabic" if has_arabic else "thai"}})
+    for which in ("khrap", "kha"):
+        c = {"id": "langadapt:polite_particle", "kwargs": {"which": which}}
+        if verify(c["id"], c["kwargs"], r, "th"):
+            out.append(c)
+            break
+    return out
 
 
 def _pick(groups: dict[str, list[dict[str, Any]]], k: int, rng: Any, allowed: set[str] | None) -> list[dict[str, Any]]:
