@@ -71,7 +71,8 @@ def test_eval_and_report_end_to_end(project: Path):
                     "ifeval_prompt_strict", "ifeval_inst_loose", "multiturn_turn2_prompt_strict",
                     "stability", "code_switch_rate", "translation_truncated_share", "truncated",
                     "ifeval_sea_prompt_strict", "ifeval_sea_lang_normalized", "ifeval_en_prompt_strict",
-                    "flores_chrf_to_en", "flores_chrfpp_from_en", "flores_bleu_from_en"):
+                    "flores_chrf_to_en", "flores_chrfpp_from_en", "flores_bleu_from_en",
+                    "ifeval_sea_prompt_strict_baseline", "flores_chrfpp_from_en_baseline"):
             assert key in m, (name, key)
         # a random model never stops by itself in 6 tokens: every answer is reported as truncated
         gens = [json.loads(x) for x in (project / "reports/eval" / name / "generations.jsonl").read_text(

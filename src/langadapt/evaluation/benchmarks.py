@@ -60,7 +60,37 @@ def load_benchmarks(cfg: Params, root: Path) -> dict[str, Any]:
             flores = read_flores(root / E.flores_file, lang, E.flores_pairs)
         else:
             notes.append(f"{E.flores_file}: no {lang!r} side, FLORES-200 skipped")
-    return {"sea_ifeval": sea, "en_ifeval": en, "flores": flores, "notes": notes}
+    bench = {"sea_ifeval": sea, "en_ifeval": en, "flores": flores, "notes": notes}
+    bench["baseline"] = trivial_baseline(bench, lang)
+    return bench
+
+
+CONSTANT_ANSWER = "OK"
+
+
+def trivial_baseline(bench: dict[str, Any], lang: str) -> dict[str, Any]:
+    """What no model at all scores, by the same code: every IFEval prompt answered with the constant
+    ``"OK"``, every FLORES source copied unchanged as its translation. A model's number means something
+    only above these."""
+    import copy
+
+    from langadapt.evaluation.translation import translation_scores
+    from langadapt.ifeval import score_items
+
+    out: dict[str, Any] = {"constant_answer": CONSTANT_ANSWER}
+    for name, prefix in (("sea_ifeval", "ifeval_sea"), ("en_ifeval", "ifeval_en")):
+        if bench[name]:
+            items = [copy.copy(it) for it in bench[name]]
+            for it in items:
+                it.response = CONSTANT_ANSWER
+            out.update(_ifeval_metrics(score_items(items, keep_results=False), prefix))
+    if bench["flores"]:
+        fl = bench["flores"]
+        t_en = translation_scores([p[lang] for p in fl], [p["en"] for p in fl], "en")
+        t_fr = translation_scores([p["en"] for p in fl], [p[lang] for p in fl], lang)
+        for key in ("chrf", "chrfpp", "bleu"):
+            out[f"flores_{key}_to_en"], out[f"flores_{key}_from_en"] = t_en[key], t_fr[key]
+    return out
 
 
 def _ifeval_metrics(s: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -109,6 +139,9 @@ def run_benchmarks(gen: Any, inputs: dict[str, Any], cfg: Params,
         metrics.update(_ifeval_metrics(s, prefix))
         metrics[f"{prefix}_truncated_share"] = tr["truncated_share"]
         detail[name] = {**s, **tr, "n": len(items)}
+        for k in _ifeval_metrics(s, prefix):
+            if k in inputs.get("baseline", {}):
+                metrics[f"{k}_baseline"] = inputs["baseline"][k]
         if name == "en_ifeval":
             detail[name]["punkt"] = punkt.engine()
     if flores:
@@ -120,6 +153,10 @@ def run_benchmarks(gen: Any, inputs: dict[str, Any], cfg: Params,
             metrics[f"flores_{key}_to_en"], metrics[f"flores_{key}_from_en"] = t_en[key], t_fr[key]
         tr = truncation(g_to + g_from)
         metrics["flores_truncated_share"] = tr["truncated_share"]
+        for key in ("chrf", "chrfpp", "bleu"):  # copying the source, scored the same way
+            for d in ("to_en", "from_en"):
+                if f"flores_{key}_{d}" in inputs.get("baseline", {}):
+                    metrics[f"flores_{key}_{d}_baseline"] = inputs["baseline"][f"flores_{key}_{d}"]
         detail["flores"] = {"pairs": k, "to_en": t_en, "from_en": t_fr, **tr,
                             "answer_tag_missing": sum(not f for _, f in to) + sum(not f for _, f in fr),
                             "prompts": "SEA-HELM zero-shot templates (language profile `translation:`)"}

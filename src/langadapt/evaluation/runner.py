@@ -56,6 +56,7 @@ HEADLINE: list[tuple[str, str, bool]] = [
     ("ifeval_sea_prompt_strict", "SEA-IFEval (IFEval-Th) strict", True),
     ("ifeval_sea_prompt_loose", "SEA-IFEval (IFEval-Th) loose", True),
     ("ifeval_sea_lang_normalized", "SEA-IFEval (IFEval-Th) language-normalised", True),
+    ("ifeval_sea_prompt_strict_baseline", "SEA-IFEval strict of a constant \"OK\" answer (baseline)", True),
     ("ifeval_en_prompt_strict", "IFEval English prompt strict", True),
     ("ifeval_en_inst_strict", "IFEval English instruction strict", True),
     ("flores_chrf_to_en", "FLORES-200 chrF ->en", True),
@@ -64,6 +65,7 @@ HEADLINE: list[tuple[str, str, bool]] = [
     ("flores_chrfpp_from_en", "FLORES-200 chrF++ en->", True),
     ("flores_bleu_to_en", "FLORES-200 BLEU ->en", True),
     ("flores_bleu_from_en", "FLORES-200 BLEU en->", True),
+    ("flores_chrfpp_from_en_baseline", "FLORES-200 chrF++ en-> of the source copied (baseline)", True),
     ("judge_score", "LLM judge (1-10)", True),
     ("truncated_share", "answers truncated", False),
 ]
