@@ -16,7 +16,7 @@ import pytest
 from conftest import thai_news
 from langadapt.config import Params
 from langadapt.errors import ConfigError
-from langadapt.ifeval import REGISTRY, verify
+from langadapt.ifeval import REGISTRY, SEA_IDS, verify
 from langadapt.records import Document, read_translation_pairs, split_pairs
 from langadapt.synth.backtranslate import back_translate, candidate_constraints, passages
 from langadapt.synth.common import SynthStats, templates
@@ -50,8 +50,9 @@ def test_candidate_constraints_hold_for_their_passage():
 
     groups = candidate_constraints(NEWS, "th", random.Random(0), ["ฟุตบอล", "สวนลุมพินี"])
     ids = {c["id"] for g in groups.values() for c in g}
-    assert {"length_constraints:number_words", "langadapt:digits", "punctuation:no_comma",
+    assert {"length_constraints:number_words", "langadapt:digits",
             "keywords:forbidden_words", "langadapt:paragraph_count"} <= ids
+    assert "punctuation:no_comma" not in ids  # not a SEA-IFEval id: never generated in Thai (issue 14)
     forbidden = next(c for c in groups["keywords"] if c["id"] == "keywords:forbidden_words")
     assert forbidden["kwargs"]["forbidden_words"] == ["ฟุตบอล"]  # a word the passage uses is never forbidden
     digits = next(c for c in groups["style"] if c["id"] == "langadapt:digits")
@@ -77,6 +78,8 @@ def test_back_translated_examples_always_pass_their_own_verifiers():
             assert ex.source == "back_translation" and ex.lang == "th"
             assert [m["role"] for m in ex.messages] in (["user", "assistant"], ["user", "assistant"] * 2)
             assert ex.constraints and all(c["id"] in REGISTRY for c in ex.constraints)
+            # every Thai constraint is one SEA-IFEval knows, or a langadapt:* id
+            assert all(c["id"] in SEA_IDS or c["id"].startswith("langadapt:") for c in ex.constraints)
             for c in ex.constraints:
                 assert verify(c["id"], c["kwargs"], ex.messages[-1]["content"], "th"), (c, ex.id)
             if len(ex.messages) == 4:

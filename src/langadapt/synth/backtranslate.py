@@ -244,9 +244,11 @@ def candidate_constraints(r: str, lang: str, rng: Any, other_words: list[str]) -
             groups["style"].append({"id": "langadapt:target_script_only", "kwargs": {"allowance": n_latin}})
     # only facts: a candidate the verifier would reject (e.g. a passage opening with a quote mark that
     # the start phrase leaves out) is not offered
-    from langadapt.ifeval import verify
+    # ... and only ids langadapt generates in this language (Thai: SEA-IFEval's ids or langadapt:*)
+    from langadapt.ifeval import generatable, verify
 
-    return {g: [c for c in cs if verify(c["id"], c["kwargs"], r, lang)] for g, cs in groups.items()}
+    ok = set(generatable(lang))
+    return {g: [c for c in cs if c["id"] in ok and verify(c["id"], c["kwargs"], r, lang)] for g, cs in groups.items()}
 
 
 def _thai_style(r: str) -> list[dict[str, Any]]:
