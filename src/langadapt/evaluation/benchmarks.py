@@ -44,17 +44,25 @@ def load_benchmarks(cfg: Params, root: Path) -> dict[str, Any]:
 
     lang, E = cfg.language.code, cfg.eval
     notes: list[str] = []
+
+    def present(key: str, rel: str | None) -> bool:
+        # a cluster image without samples/ (KFP) skips the set with a note naming the key, never silently
+        if rel and not (root / rel).exists():
+            notes.append(f"{key}={rel}: not found, skipped")
+            return False
+        return bool(rel)
+
     sea: list[Any] = []
-    if E.sea_ifeval_file and E.sea_ifeval_prompts > 0:
+    if present("eval.sea_ifeval_file", E.sea_ifeval_file) and E.sea_ifeval_prompts > 0:
         items = [it for it in read_file(root / E.sea_ifeval_file) if it.lang == lang]
         if not items:
             notes.append(f"{E.sea_ifeval_file}: no {lang!r} records, SEA-IFEval skipped")
         sea = round_robin(items, lambda it: it.ids[0], E.sea_ifeval_prompts)
     en: list[Any] = []
-    if E.en_ifeval_prompts > 0:
+    if E.en_ifeval_prompts > 0 and present("paths.ifeval_seed", cfg.paths.ifeval_seed):
         en = read_file(root / cfg.paths.ifeval_seed, lang="en")[: E.en_ifeval_prompts]
     flores: list[dict[str, str]] = []
-    if E.flores_file and E.flores_pairs > 0:
+    if present("eval.flores_file", E.flores_file) and E.flores_pairs > 0:
         head = (root / E.flores_file).read_text(encoding="utf-8").split("\n", 1)[0]
         if f'"{lang}"' in head:
             flores = read_flores(root / E.flores_file, lang, E.flores_pairs)
