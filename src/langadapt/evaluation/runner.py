@@ -203,7 +203,7 @@ def evaluate_model(
         detail["translation"] = {"pairs": k, "to_en": t_en, "from_en": t_fr, **tr}
     if ifeval:
         s = score_ifeval([{**r, "response": g.text} for r, g in zip(ifeval, g_if)], lang, source="ifeval",
-                         keep_results=False, semantics=r.get("semantics", "langadapt"))
+                         keep_results=False, semantics=ifeval[0].get("semantics", "langadapt"))
         tr = truncation(g_if)
         metrics.update(summarize_ifeval(s, "ifeval"))
         metrics.update(ifeval_truncated=tr["truncated"], ifeval_truncated_share=tr["truncated_share"])
