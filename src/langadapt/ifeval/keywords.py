@@ -14,11 +14,12 @@ def _word_spans(text: str, lang: str) -> list[str]:
     return [w.casefold() for w in T.words(text, lang)]
 
 
-def count_keyword(text: str, keyword: str, ctx: Ctx, whole_word: bool = True) -> int:
+def count_keyword(text: str, keyword: str, ctx: Ctx, whole_word: bool | None = True) -> int:
     """Occurrences of ``keyword``. google: IFEval's regex (the keyword is a pattern; ``\\b`` only for
     forbidden words); sea: SEA-HELM's (``\\b`` for spaced languages, a plain search otherwise);
     langadapt: Latin keywords with ``\\b``, other keywords as whole segmenter words (a keyword of
-    several words matches a run of consecutive words)."""
+    several words matches a run of consecutive words). ``whole_word=None``: SEA's case-sensitive
+    existence/absence search."""
     if not keyword:
         return 0
     if ctx.semantics == "google":
@@ -27,7 +28,8 @@ def count_keyword(text: str, keyword: str, ctx: Ctx, whole_word: bool = True) ->
     if ctx.semantics == "sea":
         if ctx.lang in SEA_SPACED:
             return len(re.findall(r"\b" + keyword + r"\b", text, flags=re.IGNORECASE))
-        return len(re.findall(keyword, text, flags=re.IGNORECASE))
+        # SEA-HELM: existence/absence search case-sensitively in these languages, frequency does not
+        return len(re.findall(keyword, text, flags=0 if whole_word is None else re.IGNORECASE))
     if is_ascii_wordlike(keyword) or not unspaced(ctx.lang):
         return len(re.findall(r"\b" + re.escape(keyword) + r"\b", text, flags=re.IGNORECASE))
     toks = _word_spans(text, ctx.lang)
@@ -37,7 +39,8 @@ def count_keyword(text: str, keyword: str, ctx: Ctx, whole_word: bool = True) ->
 
 
 def existence(r: str, kw: dict, ctx: Ctx) -> bool:
-    return all(count_keyword(r, k, ctx, whole_word=ctx.semantics != "google") > 0 for k in kw["keywords"])
+    ww = None if ctx.semantics == "sea" else ctx.semantics != "google"
+    return all(count_keyword(r, k, ctx, whole_word=ww) > 0 for k in kw["keywords"])
 
 
 def frequency(r: str, kw: dict, ctx: Ctx) -> bool:
@@ -46,7 +49,8 @@ def frequency(r: str, kw: dict, ctx: Ctx) -> bool:
 
 
 def forbidden_words(r: str, kw: dict, ctx: Ctx) -> bool:
-    return not any(count_keyword(r, w, ctx, whole_word=True) for w in kw["forbidden_words"])
+    ww = None if ctx.semantics == "sea" else True
+    return not any(count_keyword(r, w, ctx, whole_word=ww) for w in kw["forbidden_words"])
 
 
 def letter_frequency(r: str, kw: dict, ctx: Ctx) -> bool:
