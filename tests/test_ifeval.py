@@ -11,8 +11,6 @@ lm-eval's ``ifeval`` (Google's code) return on them.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -212,24 +210,29 @@ def test_generated_thai_constraints_are_sea_or_langadapt_ids():
     assert set(REGISTRY) >= set(SEA_IDS) | set(GOOGLE_IDS)
 
 
-def test_cli_reads_both_published_files_unchanged(tmp_path, repo_root):
+def test_cli_reads_both_published_files_unchanged(tmp_path):
+    from typer.testing import CliRunner
+
+    from langadapt.cli import app
+
     th = tmp_path / "th_sea_ifeval.jsonl"
     th.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in (R1131, R1954, R2107, R_LANG)) + "\n")
     resp = tmp_path / "responses.jsonl"
     resp.write_text(json.dumps({"prompt": G1381["prompt"], "response": G1381["response"]}) + "\n")
-    run = [sys.executable, "-m", "langadapt", "ifeval", "score"]
-    out = subprocess.run(run + [str(th)], capture_output=True, text=True, cwd=repo_root, check=False)
-    assert out.returncode == 0, out.stderr
+    run = CliRunner().invoke
+    out = run(app, ["ifeval", "score", str(th)])
+    assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["records"] == 4
-    out = subprocess.run(run + [str(resp)], capture_output=True, text=True, cwd=repo_root, check=False)
-    assert out.returncode == 0, out.stderr
+    out = run(app, ["ifeval", "score", str(resp)])  # {prompt, response} lines: ids from Google's prompts
+    assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["semantics"] == "google"
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({**R1954, "metadata": {"subcategory": "startend:first_words"}}) + "\n")
-    out = subprocess.run(run + [str(bad)], capture_output=True, text=True, cwd=repo_root, check=False)
-    assert out.returncode == 2 and "bad.jsonl:1 (key 1954): unknown constraint id 'startend:first_words'" in out.stderr
-    items = read_file(th, responses=None)
-    assert [it.key for it in items] == [1131, 1954, 2107, 3001]
+    out = run(app, ["ifeval", "score", str(bad)])
+    assert out.exit_code == 2 and "bad.jsonl:1 (key 1954): unknown constraint id 'startend:first_words'" in out.output
+    out = run(app, ["ifeval", "score", str(th), "--semantics", "nope"])
+    assert out.exit_code == 2 and "--semantics must be one of" in out.output
+    assert [it.key for it in read_file(th)] == [1131, 1954, 2107, 3001]
 
 
 def test_shipped_ifeval_th_reads_whole(repo_root):
