@@ -211,17 +211,18 @@ def eval(
     base: Input[Model],
     cpt: Input[Model],
     sft: Input[Model],
+    ifeval_seed: Input[Dataset],
     eval: Output[Dataset],
     metrics: Output[Metrics],
     plots: Output[Dataset],
 ):
-    """`langadapt eval`: clean, translation_pairs, base, cpt, sft -> eval."""
+    """`langadapt eval`: clean, translation_pairs, base, cpt, sft, ifeval_seed -> eval."""
     from langadapt.orchestration.run import run_component
 
     run_component(
         "eval",
         params_yaml,
-        inputs={"clean": clean, "translation_pairs": translation_pairs, "base": base, "cpt": cpt, "sft": sft},
+        inputs={"clean": clean, "translation_pairs": translation_pairs, "base": base, "cpt": cpt, "sft": sft, "ifeval_seed": ifeval_seed},
         outputs={"eval": eval},
         metrics=metrics,
         plots=plots,

@@ -46,6 +46,9 @@ def _cfg(root: Path, *extra: str):
         "data.heldout_fraction=0.25",
         "eval.bpb_docs=6", "eval.bpb_window=32", "eval.bpb_stride=16", "eval.batch_size=4",
         "eval.translation_pairs=4", "eval.ifeval_prompts=4", "eval.multi_turn=2", "eval.max_new_tokens=6",
+        f"eval.sea_ifeval_file={REPO / 'samples/data/th/ifeval-th.jsonl'}", "eval.sea_ifeval_prompts=2",
+        f"paths.ifeval_seed={REPO / 'samples/data/en/ifeval-input_data.jsonl'}", "eval.en_ifeval_prompts=2",
+        f"eval.flores_file={REPO / 'samples/data/th-en/flores200-devtest.200.jsonl'}", "eval.flores_pairs=2",
         *extra,
     ]
     raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
@@ -66,16 +69,22 @@ def test_eval_and_report_end_to_end(project: Path):
     for name, m in metrics.items():
         for key in ("bpb", "token_ppl", "chrf_to_en", "chrf_from_en", "bleu_from_en", "chrfpp_to_en",
                     "ifeval_prompt_strict", "ifeval_inst_loose", "multiturn_turn2_prompt_strict",
-                    "stability", "code_switch_rate", "translation_truncated_share", "truncated"):
+                    "stability", "code_switch_rate", "translation_truncated_share", "truncated",
+                    "ifeval_sea_prompt_strict", "ifeval_sea_lang_normalized", "ifeval_en_prompt_strict",
+                    "flores_chrf_to_en", "flores_chrfpp_from_en", "flores_bleu_from_en",
+                    "ifeval_sea_prompt_strict_baseline", "flores_chrfpp_from_en_baseline"):
             assert key in m, (name, key)
         # a random model never stops by itself in 6 tokens: every answer is reported as truncated
         gens = [json.loads(x) for x in (project / "reports/eval" / name / "generations.jsonl").read_text(
             encoding="utf-8").splitlines()]
         n_trans = [g for g in gens if g["task"].startswith("translation")]
-        assert len(n_trans) == 8 and len(gens) == 8 + 4 + 2 + 2
+        # + the benchmarks: 2 SEA-IFEval (IFEval-Th), 2 English IFEval, 2 FLORES pairs both ways
+        assert len(n_trans) == 8 and len(gens) == 8 + 4 + 2 + 2 + 2 + 2 + 4
+        flores = [g for g in gens if g["task"] == "flores_from_en"]
+        assert flores[0]["messages"][0]["content"].startswith("แปลข้อความต่อไปนี้เป็นภาษาไทย")
         assert m["translation_truncated"] == sum(g["finish_reason"] == "length" for g in n_trans)
         assert m["truncated"] == sum(g["finish_reason"] == "length" for g in gens)
-        assert m["generated"] == 16
+        assert m["generated"] == 24
         assert 0 < m["bpb"] < 20
     # a random model's bpb is about log2(vocab) bits per token spread over the bytes: all three differ
     assert len({round(m["bpb"], 6) for m in metrics.values()}) == 3
@@ -93,6 +102,7 @@ def test_eval_and_report_end_to_end(project: Path):
     assert {"report.md", "report.html", "MODEL_CARD.md", "eval_comparison.png", "loss_curves.png"} <= set(out["files"])
     md = (rep / "report.md").read_text(encoding="utf-8")
     assert "![" in md and "eval_comparison.png" in md and "| metric | base | CPT | SFT | SFT - base |" in md
+    assert "SEA-IFEval (IFEval-Th) strict" in md and "FLORES-200 chrF++ en->" in md
     html = (rep / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in html and "<table>" in html
     card = (rep / "MODEL_CARD.md").read_text(encoding="utf-8")

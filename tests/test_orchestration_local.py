@@ -105,7 +105,8 @@ def test_run_local_data_stages_equal_dvc_repro(project, dvc_outputs, tmp_path):
 TINY = ["cpt.max_steps=4", "cpt.eval_every=2", "cpt.checkpoint_every=2", "sft.max_steps=4", "sft.eval_every=2",
         "sft.checkpoint_every=2", "train.num_workers=1", "synth.back_translation=20", "synth.translation_pairs=20",
         "eval.bpb_docs=4", "eval.translation_pairs=4", "eval.ifeval_prompts=4", "eval.multi_turn=2",
-        "eval.max_new_tokens=8", "diff.probe_texts=2"]
+        "eval.max_new_tokens=8", "eval.sea_ifeval_prompts=2", "eval.en_ifeval_prompts=2", "eval.flores_pairs=2",
+        "diff.probe_texts=2"]
 
 
 @pytest.mark.integration

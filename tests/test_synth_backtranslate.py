@@ -16,10 +16,10 @@ import pytest
 from conftest import thai_news
 from langadapt.config import Params
 from langadapt.errors import ConfigError
+from langadapt.ifeval import REGISTRY, SEA_IDS, verify
 from langadapt.records import Document, read_translation_pairs, split_pairs
 from langadapt.synth.backtranslate import back_translate, candidate_constraints, passages
-from langadapt.synth.common import SynthStats
-from langadapt.synth.constraints import REGISTRY, verify
+from langadapt.synth.common import SynthStats, templates
 from langadapt.synth.translate import pair_examples
 
 NEWS = ("กรุงเทพมหานครจัดงานเทศกาลอาหารริมทางครั้งที่ ๓ ที่สวนลุมพินี มีร้านค้าเข้าร่วมกว่าร้อยร้าน\n"
@@ -50,8 +50,9 @@ def test_candidate_constraints_hold_for_their_passage():
 
     groups = candidate_constraints(NEWS, "th", random.Random(0), ["ฟุตบอล", "สวนลุมพินี"])
     ids = {c["id"] for g in groups.values() for c in g}
-    assert {"length_constraints:number_words", "langadapt:digits", "punctuation:no_comma",
+    assert {"length_constraints:number_words", "langadapt:digits",
             "keywords:forbidden_words", "langadapt:paragraph_count"} <= ids
+    assert "punctuation:no_comma" not in ids  # not a SEA-IFEval id: never generated in Thai (issue 14)
     forbidden = next(c for c in groups["keywords"] if c["id"] == "keywords:forbidden_words")
     assert forbidden["kwargs"]["forbidden_words"] == ["ฟุตบอล"]  # a word the passage uses is never forbidden
     digits = next(c for c in groups["style"] if c["id"] == "langadapt:digits")
@@ -77,8 +78,19 @@ def test_back_translated_examples_always_pass_their_own_verifiers():
             assert ex.source == "back_translation" and ex.lang == "th"
             assert [m["role"] for m in ex.messages] in (["user", "assistant"], ["user", "assistant"] * 2)
             assert ex.constraints and all(c["id"] in REGISTRY for c in ex.constraints)
+            # every Thai constraint is one SEA-IFEval knows, or a langadapt:* id
+            assert all(c["id"] in SEA_IDS or c["id"].startswith("langadapt:") for c in ex.constraints)
             for c in ex.constraints:
                 assert verify(c["id"], c["kwargs"], ex.messages[-1]["content"], "th"), (c, ex.id)
+            if len(ex.messages) == 4:
+                # turn 2 says "also" only when its answer keeps every turn-1 constraint (it carries them
+                # all, verified above); otherwise it asks for the new format "instead" and carries only it
+                lead = ex.messages[2]["content"]
+                tpl = templates("th")
+                if any(lead.startswith(x) for x in tpl["followup"]):
+                    assert len(ex.constraints) >= 2, ex.id
+                else:
+                    assert any(lead.startswith(x) for x in tpl["followup_change"]) and len(ex.constraints) == 1
         rates = stats.pass_rates()["back_translation"]
         assert all(r["rate"] == 1.0 for r in rates.values())
         assert stats.multi_turn["back_translation"] > 0
@@ -176,7 +188,6 @@ def test_ifeval_score_cli_both_formats_and_bad_lines(tmp_path):
          "kwargs": [{}, {"relation": "less than", "num_words": 5}], "response": "สวัสดีครับ"},
         {"id": "s1", "prompts": [{"text": "p"}], "metadata": {"subcategory": "startend:end_checker"},
          "kwargs": [{"end_phrase": "ขอบคุณ"}], "response": "สวัสดี, ขอบคุณ"},
-        {"key": 3, "prompt": "p", "instruction_id_list": ["made:up"], "kwargs": [{}], "response": "x"},
         {"key": 4, "prompt": "p", "instruction_id_list": ["detectable_format:title"], "kwargs": [{}],
          "response": "no title"},
     ]
@@ -184,13 +195,19 @@ def test_ifeval_score_cli_both_formats_and_bad_lines(tmp_path):
     r = _cli("ifeval", "score", str(f), "--lang", "th")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert (out["n_prompts"], out["n_instructions"]) == (4, 5)
-    assert out["prompt_level_strict"] == 0.5 and out["instruction_level_strict"] == 0.6
-    assert out["unknown_ids"] == {"made:up": 1}
+    assert (out["n_prompts"], out["n_instructions"]) == (3, 4)
+    assert out["semantics"] == "google/sea"  # each record by its format's reference
+    assert out["prompt_level_strict"] == round(2 / 3, 4) and out["instruction_level_strict"] == 0.75
+    # an unknown id is an error naming the record and the id (exit 2), not a silent failure
     bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"key": 3, "prompt": "p", "instruction_id_list": ["made:up"], "kwargs": [{}],
+                               "response": "x"}) + "\n", encoding="utf-8")
+    r = _cli("ifeval", "score", str(bad))
+    assert r.returncode == 2 and f"{bad}:1 (key 3): unknown constraint id 'made:up'" in r.stderr
     bad.write_text(json.dumps(rows[0], ensure_ascii=False) + "\n{not json\n", encoding="utf-8")
     r = _cli("ifeval", "score", str(bad))
     assert r.returncode == 1 and f"{bad}:2: invalid JSON" in r.stderr and "Traceback" not in r.stderr
+    # records without responses (a published prompt file as is) are read and validated
     bad.write_text(json.dumps({"prompt": "p", "instruction_id_list": ["punctuation:no_comma"]}) + "\n")
     r = _cli("ifeval", "score", str(bad))
-    assert r.returncode == 1 and f"{bad}:1: needs a 'response' string" in r.stderr
+    assert r.returncode == 0 and json.loads(r.stdout)["responses"] == 0

@@ -1,4 +1,5 @@
-"""Constraint verifiers, instruction texts and IFEval scoring (langadapt.synth.constraints).
+"""Constraint verifiers, instruction texts and IFEval scoring (langadapt.ifeval, default ``langadapt``
+semantics; the reference semantics are tested in tests/test_ifeval.py).
 
 Run: .venv/bin/pytest -q tests/test_synth_constraints.py   (a few seconds)
 
@@ -13,15 +14,8 @@ import json
 import pytest
 
 from langadapt.errors import DataError
-from langadapt.synth.constraints import (
-    IFEVAL_IDS,
-    LANGS,
-    REGISTRY,
-    instruction_text,
-    parse_ifeval_record,
-    score_ifeval,
-    verify,
-)
+from langadapt.ifeval import IFEVAL_IDS, LANGS, REGISTRY, instruction_text, score_ifeval, verify
+from langadapt.synth.constraints import parse_ifeval_record
 
 TH2 = "วันนี้อากาศดีมาก ฉันไปตลาดกับแม่\n\nเราซื้อผลไม้หลายอย่าง"  # 12 words by newmm, 3 sentences
 EN = "The cat sat on the mat. It was happy. Then it slept."  # 12 words, 3 sentences
@@ -138,6 +132,11 @@ CASES = [
     ("langadapt:digits", {"system": "arabic"}, "th", "วันที่ ๑๒ มกราคม", False),
     ("langadapt:word_count_range", {"min_words": 10, "max_words": 12}, "th", TH2, True),
     ("langadapt:word_count_range", {"min_words": 13, "max_words": 20}, "th", TH2, False),
+    # SEA-IFEval's two ids
+    ("startend:first_word", {"first_word": "วันนี้"}, "th", TH2, True),
+    ("startend:first_word", {"first_word": "เรา"}, "th", TH2, False),
+    ("keywords:number_frequency", {"number": "4", "relation": "exactly", "frequency": 1}, "th", "อายุ 4 ปี 40 วัน", True),
+    ("keywords:number_frequency", {"number": "4", "relation": "at least", "frequency": 2}, "th", "อายุ 4 ปี 40 วัน", False),
     ("langadapt:word_count_range", {"min_words": 12, "max_words": 12}, "en", EN, True),
     ("langadapt:start_checker", {"start_phrase": "วันนี้"}, "th", TH2, True),
     ("langadapt:start_checker", {"start_phrase": "เรา"}, "th", TH2, False),
@@ -187,7 +186,8 @@ def test_unknown_id_and_bad_kwargs_are_clear_errors():
 def test_instruction_texts_exist_in_every_language():
     sample = {"int": 3, "str": "x", "list": ["a", "b"], "relation": "at least"}
     for cid, c in REGISTRY.items():
-        kw = {k: (s.choices[0] if s.choices else sample[s.type]) for k, s in c.kwargs.items()}
+        kw = {k: (s.choices[0] if s.choices else sample[s.type]) for k, s in c.kwargs.items()
+              if k not in c.one_of[1:]}  # Google's and SEA's name for one kwarg: give one
         for lang in LANGS:
             text = instruction_text(cid, kw, lang)
             assert text and "{" not in text.replace("{}", ""), (cid, lang, text)
@@ -202,7 +202,7 @@ GOOGLE = [
      "response": "No commas here."},
     {"key": 2, "prompt": "Two things.", "instruction_id_list": ["punctuation:no_comma", "detectable_format:title"],
      "kwargs": [{}, {}], "response": "Sure:\n<<Title>> a, b"},
-    {"key": 3, "prompt": "Unknown.", "instruction_id_list": ["made:up"], "kwargs": [{}], "response": "x"},
+    {"key": 3, "prompt": "Quote.", "instruction_id_list": ["startend:quotation"], "kwargs": [{}], "response": "x"},
 ]
 
 
@@ -215,9 +215,12 @@ def test_score_ifeval_google_form_known_accuracies():
     # removed) while the title passes on the whole response
     assert s["prompt_level_loose"] == round(2 / 3, 4)
     assert s["instruction_level_loose"] == 0.75
-    assert s["unknown_ids"] == {"made:up": 1}
+    assert s["semantics"] == "google"
     assert s["per_instruction"]["punctuation:no_comma"] == {"n": 2, "strict": 0.5, "loose": 1.0}
-    assert s["per_instruction"]["made:up"] == {"n": 1, "strict": 0.0, "loose": 0.0}
+    assert s["per_instruction"]["startend:quotation"] == {"n": 1, "strict": 0.0, "loose": 0.0}
+    # an unknown id is an error naming the record and the id (issue 14), never a silent failure
+    with pytest.raises(DataError, match=r"records:1 \(key 3\): unknown constraint id 'made:up'"):
+        score_ifeval([{**GOOGLE[2], "instruction_id_list": ["made:up"]}], "en")
 
 
 def test_score_ifeval_sea_form():
@@ -229,8 +232,13 @@ def test_score_ifeval_sea_form():
          "kwargs": {"end_phrase": "ขอบคุณ"}, "response": "สวัสดี\n**ขอบคุณ**"},
     ]
     s = score_ifeval(recs, "th")
+    # SEA-HELM's semantics: Thai word counts are not scored (excluded), the end phrase after ** fails
+    # strict and passes loose
+    assert s["semantics"] == "sea" and s["excluded"] == {"length_constraints:number_words": 1}
+    assert (s["n_prompts"], s["prompt_level_strict"], s["prompt_level_loose"]) == (1, 0.0, 1.0)
+    assert s["results"][0]["key"] == "b"
+    s = score_ifeval(recs, "th", semantics="langadapt")
     assert (s["prompt_level_strict"], s["prompt_level_loose"]) == (0.5, 1.0)
-    assert s["results"][1]["key"] == "b"
 
 
 def test_parse_ifeval_record_errors_name_where():

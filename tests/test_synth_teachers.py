@@ -20,7 +20,7 @@ import requests
 
 from langadapt.config import Params, TinyModelParams
 from langadapt.errors import ConfigError, ModelError
-from langadapt.synth.constraints import verify
+from langadapt.ifeval import verify
 
 pytestmark = pytest.mark.integration
 

@@ -96,6 +96,9 @@ def test_latin():
         "it",
     ]
     assert sentences("Hello there. How are you? Fine!", "en") == ["Hello there.", "How are you?", "Fine!"]
+    # a numbered-list marker opens its sentence (it was split off as a sentence of its own)
+    assert sentences("Steps: 1. Boil water. 2. Add tea.", "en") == ["Steps:", "1. Boil water.", "2. Add tea."]
+    assert sentences("1. Boil water.\n2. Add tea.", "en") == ["1. Boil water.", "2. Add tea."]
 
 
 def test_paragraphs():

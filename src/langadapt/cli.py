@@ -62,11 +62,12 @@ def _register_all() -> None:
     from langadapt.analysis import commands as analysis_cmds
     from langadapt.corpus import commands as corpus_cmds
     from langadapt.evaluation import commands as eval_cmds
+    from langadapt.ifeval import commands as ifeval_cmds
     from langadapt.orchestration import commands as orch_cmds
     from langadapt.synth import commands as synth_cmds
     from langadapt.train import commands as train_cmds
 
-    for mod in (corpus_cmds, train_cmds, synth_cmds, analysis_cmds, eval_cmds, orch_cmds):
+    for mod in (corpus_cmds, train_cmds, synth_cmds, analysis_cmds, eval_cmds, ifeval_cmds, orch_cmds):
         mod.register(app)
 
 

@@ -214,6 +214,12 @@ class EvalParams(Section):
     translation_pairs: int = 40
     ifeval_prompts: int = 40
     ifeval_file: str | None = None
+    # published benchmarks (langadapt.evaluation.benchmarks): subset sizes keep CPU runs short
+    sea_ifeval_file: str | None = "samples/data/th/ifeval-th.jsonl"
+    sea_ifeval_prompts: int = 24
+    en_ifeval_prompts: int = 24
+    flores_file: str | None = "samples/data/th-en/flores200-devtest.200.jsonl"
+    flores_pairs: int = 24
     multi_turn: int = 20
     code_switch_threshold: float = 0.1
     endpoint: str | None = None

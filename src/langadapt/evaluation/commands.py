@@ -18,7 +18,9 @@ def register(app: typer.Typer) -> None:
         Metrics: bits-per-byte and perplexity on held-out documents; chrF, chrF++ and BLEU
         both ways on held-out TALPCo pairs; IFEval strict/loose accuracy on target-language
         constraint prompts; two-turn constraint following; language stability and
-        code-switching; truncated answers; an LLM judge when eval.judge is set.
+        code-switching; truncated answers; an LLM judge when eval.judge is set. Published
+        benchmarks: SEA-IFEval (IFEval-Th) with SEA-HELM's checkers, English IFEval with lm-eval's,
+        FLORES-200 both ways with SEA-HELM's prompts; each beside a trivial baseline.
 
         Writes metrics/eval.json, plots/eval.csv and paths.eval/<model>/generations.jsonl.
         """
@@ -28,7 +30,8 @@ def register(app: typer.Typer) -> None:
         t = Timer()
         res = run_eval(cfg, progress=progress, log=lambda s: typer.echo(s, err=True))
         models = res["models"]
-        keys = ("bpb", "chrf_from_en", "ifeval_prompt_strict", "stability")
+        keys = ("bpb", "chrf_from_en", "ifeval_prompt_strict", "ifeval_sea_prompt_strict", "flores_chrfpp_from_en",
+                "stability")
         parts = []
         for m, ms in models.items():
             vals = ", ".join(f"{k}={ms[k]:.3f}" for k in keys if isinstance(ms.get(k), (int, float)))

@@ -2,10 +2,11 @@
 
 The eval set is either generated deterministically (``build_ifeval_set``: task x topic seeds from
 ``evaluation/data/eval_prompts.yaml`` x one or two constraints, instruction texts from
-``langadapt.synth.constraints``) or read from a user file (``eval.ifeval_file``: Google IFEval
+``langadapt.ifeval``) or read from a user file (``eval.ifeval_file``: Google IFEval
 ``{key, prompt, instruction_id_list, kwargs}`` or SEA-IFEval ``{id, prompts, metadata, kwargs}``
-records). Scoring is ``langadapt.synth.constraints.score_ifeval`` (prompt/instruction-level,
-strict/loose), the same verifiers that filtered the synthetic SFT data.
+records). Scoring is ``langadapt.ifeval.score_ifeval`` (prompt/instruction-level, strict/loose), the
+same verifiers that filtered the synthetic SFT data (``langadapt`` semantics for generated sets; a
+user file is scored as its format's reference does: Google -> google, SEA-IFEval -> sea).
 
 Multi-turn (``build_multi_turn``): turn 1 asks with constraint A; turn 2 either *adds* a constraint B
 (active: A and B) or *changes* it (active: only B). Adherence is scored on the second answer against
@@ -38,30 +39,28 @@ def _seeds(lang: str) -> dict[str, Any]:
 
 
 def usable_constraints(lang: str) -> list[dict[str, Any]]:
-    """The seed constraints of ``lang`` that the constraint library has and applies to ``lang``."""
-    from langadapt.synth.constraints import REGISTRY
+    """The seed constraints of ``lang`` that langadapt may generate in ``lang`` (``ifeval.generatable``:
+    for a language other than English, ids SEA-IFEval knows or ``langadapt:*``)."""
+    from langadapt.ifeval import generatable
 
+    ok = set(generatable(lang))
     out = []
     for c in _seeds(lang)["constraints"]:
-        reg = REGISTRY.get(c["id"])
-        if reg is not None and lang in reg.languages:
+        if c["id"] in ok:
             out.append({"id": c["id"], "kwargs": dict(c.get("kwargs") or {})})
     if len(out) < 2:
         raise DataError(f"{SEEDS_FILE}: fewer than two usable constraints for {lang!r}")
     return out
 
 
-def _group(cid: str) -> str:
-    # constraints of one group (e.g. two length limits, two bullet counts) could contradict each other
-    return cid.split(":")[0] if not cid.startswith("langadapt:") else cid
-
-
 def _compatible(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return a["id"] != b["id"] and _group(a["id"]) != _group(b["id"])
+    from langadapt.ifeval import conflicting
+
+    return not conflicting(a["id"], b["id"])
 
 
 def _prompt(task: str, topic: str, constraints: list[dict[str, Any]], lang: str) -> str:
-    from langadapt.synth.constraints import instruction_text
+    from langadapt.ifeval import instruction_text
 
     parts = [task.format(topic=topic)] + [instruction_text(c["id"], c["kwargs"], lang) for c in constraints]
     return "\n".join(parts)
@@ -93,14 +92,12 @@ def build_ifeval_set(lang: str, n: int, seed: int) -> list[dict[str, Any]]:
 def load_ifeval_file(path: str | Path) -> list[dict[str, Any]]:
     """Records of a user IFEval file, normalised to Google IFEval form; a record in the wrong format is
     a ``DataError`` naming the file and line."""
-    from langadapt.records import read_jsonl
-    from langadapt.synth.constraints import parse_ifeval_record
+    from langadapt.ifeval import default_semantics, read_file
 
     out = []
-    for n, rec in enumerate(read_jsonl(path), 1):
-        prompt, ids, kwargs = parse_ifeval_record(rec, where=f"{path}:{n}")
-        out.append({"key": rec.get("key", rec.get("id", n)), "prompt": prompt,
-                    "instruction_id_list": ids, "kwargs": kwargs})
+    for n, it in enumerate(read_file(path), 1):
+        out.append({"key": it.key if it.key is not None else n, "prompt": it.prompt, "instruction_id_list": it.ids,
+                    "kwargs": it.kwargs, "semantics": default_semantics(it.format)})
     if not out:
         raise DataError(f"{path}: no IFEval records")
     return out
@@ -109,7 +106,7 @@ def load_ifeval_file(path: str | Path) -> list[dict[str, Any]]:
 def build_multi_turn(lang: str, n: int, seed: int) -> list[dict[str, Any]]:
     """``n`` two-turn items: ``{key, mode: add|change, turn1: record, followup, turn2: record}`` where
     each record is Google-IFEval form (``turn2`` carries the constraints active in the second turn)."""
-    from langadapt.synth.constraints import instruction_text
+    from langadapt.ifeval import instruction_text
 
     s = _seeds(lang)
     cons = usable_constraints(lang)

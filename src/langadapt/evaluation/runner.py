@@ -53,6 +53,19 @@ HEADLINE: list[tuple[str, str, bool]] = [
     ("stability", "language stability", True),
     ("code_switch_rate", "code-switching rate", False),
     ("foreign_token_share", "foreign-script token share", False),
+    ("ifeval_sea_prompt_strict", "SEA-IFEval (IFEval-Th) strict", True),
+    ("ifeval_sea_prompt_loose", "SEA-IFEval (IFEval-Th) loose", True),
+    ("ifeval_sea_lang_normalized", "SEA-IFEval (IFEval-Th) language-normalised", True),
+    ("ifeval_sea_prompt_strict_baseline", "SEA-IFEval strict of a constant \"OK\" answer (baseline)", True),
+    ("ifeval_en_prompt_strict", "IFEval English prompt strict", True),
+    ("ifeval_en_inst_strict", "IFEval English instruction strict", True),
+    ("flores_chrf_to_en", "FLORES-200 chrF ->en", True),
+    ("flores_chrf_from_en", "FLORES-200 chrF en->", True),
+    ("flores_chrfpp_to_en", "FLORES-200 chrF++ ->en", True),
+    ("flores_chrfpp_from_en", "FLORES-200 chrF++ en->", True),
+    ("flores_bleu_to_en", "FLORES-200 BLEU ->en", True),
+    ("flores_bleu_from_en", "FLORES-200 BLEU en->", True),
+    ("flores_chrfpp_from_en_baseline", "FLORES-200 chrF++ en-> of the source copied (baseline)", True),
     ("judge_score", "LLM judge (1-10)", True),
     ("truncated_share", "answers truncated", False),
 ]
@@ -88,6 +101,7 @@ def _openai_teacher(url: str, model: str, cfg: Params, root: Path) -> Any:
 
 def load_eval_inputs(cfg: Params, root: Path) -> dict[str, Any]:
     """The eval sets, fixed before any model runs: held-out texts, held-out pairs, IFEval, multi-turn."""
+    from langadapt.evaluation.benchmarks import load_benchmarks
     from langadapt.evaluation.instruction import build_ifeval_set, build_multi_turn, load_ifeval_file
     from langadapt.evaluation.lm import heldout_texts
     from langadapt.records import read_translation_pairs, split_pairs
@@ -109,8 +123,9 @@ def load_eval_inputs(cfg: Params, root: Path) -> dict[str, Any]:
                      "bits-per-byte skipped")
     if not pairs:
         notes.append(f"{root / cfg.paths.translation_pairs}: no held-out {lang}-en pairs, translation skipped")
-    return {"texts": texts, "pairs": pairs, "ifeval": ifeval,
-            "multi_turn": build_multi_turn(lang, E.multi_turn, cfg.seed), "notes": notes}
+    bench = load_benchmarks(cfg, root)
+    return {"texts": texts, "pairs": pairs, "ifeval": ifeval, "benchmarks": bench,
+            "multi_turn": build_multi_turn(lang, E.multi_turn, cfg.seed), "notes": notes + bench["notes"]}
 
 
 def evaluate_model(
@@ -120,12 +135,13 @@ def evaluate_model(
     """(metrics, detail, generations) of one checkpoint."""
     import torch
 
+    from langadapt.evaluation.benchmarks import run_benchmarks
     from langadapt.evaluation.generation import HFGenerator, truncation
     from langadapt.evaluation.instruction import summarize_ifeval
     from langadapt.evaluation.lm import bits_per_byte
     from langadapt.evaluation.stability import language_stability
     from langadapt.evaluation.translation import clean_translation, translation_prompt, translation_scores
-    from langadapt.synth.constraints import score_ifeval
+    from langadapt.ifeval import score_ifeval
     from langadapt.train.modeling import load_causal_lm
 
     lang, E = cfg.language.code, cfg.eval
@@ -187,19 +203,20 @@ def evaluate_model(
         detail["translation"] = {"pairs": k, "to_en": t_en, "from_en": t_fr, **tr}
     if ifeval:
         s = score_ifeval([{**r, "response": g.text} for r, g in zip(ifeval, g_if)], lang, source="ifeval",
-                         keep_results=False)
+                         keep_results=False, semantics=ifeval[0].get("semantics", "langadapt"))
         tr = truncation(g_if)
         metrics.update(summarize_ifeval(s, "ifeval"))
         metrics.update(ifeval_truncated=tr["truncated"], ifeval_truncated_share=tr["truncated_share"])
         detail["ifeval"] = {**s, **tr}
     if mt:
         s2 = score_ifeval([{**m["turn2"], "response": g.text} for m, g in zip(mt, g_mt2)], lang,
-                          source="multi_turn", keep_results=False)
+                          source="multi_turn", keep_results=False, semantics="langadapt")
         by_mode = {}
         for mode in ("add", "change"):
             sel = [(m, g) for m, g in zip(mt, g_mt2) if m["mode"] == mode]
             if sel:
-                sm = score_ifeval([{**m["turn2"], "response": g.text} for m, g in sel], lang, keep_results=False)
+                sm = score_ifeval([{**m["turn2"], "response": g.text} for m, g in sel], lang, keep_results=False,
+                                  semantics="langadapt")
                 by_mode[mode] = {"n": len(sel), "prompt_strict": sm["prompt_level_strict"],
                                  "prompt_loose": sm["prompt_level_loose"]}
         st2 = language_stability([g.text for g in g_mt2], lang, threshold=E.code_switch_threshold)
@@ -212,13 +229,19 @@ def evaluate_model(
                        multiturn_truncated=tr["truncated"], multiturn_truncated_share=tr["truncated_share"])
         detail["multi_turn"] = {**s2, "by_mode": by_mode, "stability": st2, **tr}
 
+    # published benchmarks: SEA-IFEval (IFEval-Th), English IFEval, FLORES-200 (evaluation/benchmarks.py)
+    b_metrics, b_detail, b_gens, b_outs = run_benchmarks(gen, inputs["benchmarks"], cfg, name)
+    metrics.update(b_metrics)
+    detail["benchmarks"] = b_detail
+    gens += b_gens
+
     target_answers = g_from + g_if + g_mt1 + g_mt2
     if target_answers:
         st = language_stability([g.text for g in target_answers], lang, threshold=E.code_switch_threshold)
         metrics.update(stability=st["stability"], code_switch_rate=st["code_switch_rate"],
                        foreign_token_share=st["foreign_token_share"])
         detail["stability"] = st
-    all_gens = g_to + g_from + g_if + g_mt1 + g_mt2
+    all_gens = g_to + g_from + g_if + g_mt1 + g_mt2 + b_outs
     tr = truncation(all_gens)
     metrics.update(generated=len(all_gens), truncated=tr["truncated"], truncated_share=tr["truncated_share"])
 
@@ -280,6 +303,10 @@ def run_eval(cfg: Params, root: str | Path = ".", progress: Callable | None = No
     with atomic_dir(root / cfg.paths.eval) as out:
         write_jsonl(out / "eval_sets" / "ifeval.jsonl", inputs["ifeval"])
         write_jsonl(out / "eval_sets" / "multi_turn.jsonl", inputs["multi_turn"])
+        bench = inputs["benchmarks"]
+        write_jsonl(out / "eval_sets" / "sea_ifeval.jsonl", [it.as_google() for it in bench["sea_ifeval"]])
+        write_jsonl(out / "eval_sets" / "en_ifeval.jsonl", [it.as_google() for it in bench["en_ifeval"]])
+        write_jsonl(out / "eval_sets" / "flores.jsonl", bench["flores"])
         write_jsonl(out / "eval_sets" / "translation_pairs.jsonl",
                     [{"id": p.id, "target": p.target, "english": p.english} for p in inputs["pairs"]])
         for name in cfg.eval.models:
@@ -299,7 +326,10 @@ def run_eval(cfg: Params, root: str | Path = ".", progress: Callable | None = No
                             " has a config.json")
         summary = {"lang": cfg.language.code, "models": results, "skipped": skipped, "notes": inputs["notes"],
                    "counts": {"heldout_docs": len(inputs["texts"]), "translation_pairs": len(inputs["pairs"]),
-                              "ifeval_prompts": len(inputs["ifeval"]), "multi_turn": len(inputs["multi_turn"])}}
+                              "ifeval_prompts": len(inputs["ifeval"]), "multi_turn": len(inputs["multi_turn"]),
+                              "sea_ifeval_prompts": len(inputs["benchmarks"]["sea_ifeval"]),
+                              "en_ifeval_prompts": len(inputs["benchmarks"]["en_ifeval"]),
+                              "flores_pairs": len(inputs["benchmarks"]["flores"])}}
         write_json(out / "summary.json", summary)
     write_json(root / cfg.paths.metrics / "eval.json", results)
     with atomic_write(root / cfg.paths.plots / "eval.csv") as f:

@@ -83,3 +83,55 @@ def clean_translation(response: str) -> str:
         if line.strip():
             return line.strip()
     return ""
+
+
+# --- FLORES-200 with SEA-HELM's prompts -----------------------------------------------------------
+
+
+def seahelm_template(lang: str, direction: str) -> dict[str, str] | None:
+    """SEA-HELM's zero-shot translation template of ``lang`` (``direction``: from_en | to_en) from the
+    language's profile (``translation:``), or None when the profile has none."""
+    from langadapt.text.profiles import LANGUAGES_DIR, language_profile
+
+    if not (LANGUAGES_DIR / f"{lang}.yaml").exists():
+        return None
+    return (language_profile(lang).get("translation") or {}).get(direction)
+
+
+def benchmark_prompt(text: str, lang: str, direction: str) -> list[dict[str, str]]:
+    """The chat messages of one FLORES item: SEA-HELM's template (preamble, blank line, task) when the
+    language has one, else ``translation_prompt``."""
+    t = seahelm_template(lang, direction)
+    if t is None:
+        src, tgt = (lang, "en") if direction == "to_en" else ("en", lang)
+        return translation_prompt(text, src, tgt)
+    content = t["preamble"].format(answer_tag=t["answer_tag"]) + "\n\n" + t["task_template"].format(text=text)
+    return [{"role": "user", "content": content}]
+
+
+def extract_answer(response: str, lang: str, direction: str) -> tuple[str, bool]:
+    """(translation, tag found): the text after SEA-HELM's answer tag (its regex
+    ``TAG[\\s\\r\\n`*]*(.*)``), else the first non-empty line (``clean_translation``)."""
+    import re
+
+    t = seahelm_template(lang, direction)
+    if t is not None:
+        m = re.search(re.escape(t["answer_tag"]) + r"[\s\r\n`*]*(.*)", response)
+        if m:
+            return m.group(1).strip(), True
+    return clean_translation(response), False
+
+
+def read_flores(path: Any, lang: str, n: int) -> list[dict[str, str]]:
+    """The first ``n`` FLORES-200 pairs ``{id, en, <lang>}`` of a JSONL file (SEA-HELM's devtest)."""
+    from langadapt.errors import DataError
+    from langadapt.records import read_jsonl
+
+    out = []
+    for i, rec in enumerate(read_jsonl(path), 1):
+        if not isinstance(rec, dict) or not isinstance(rec.get("en"), str) or not isinstance(rec.get(lang), str):
+            raise DataError(f"{path}:{i}: a FLORES record needs 'en' and {lang!r} strings")
+        out.append({"id": rec.get("id", i), "en": rec["en"], lang: rec[lang]})
+        if len(out) >= n:
+            break
+    return out

@@ -23,6 +23,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from langadapt.ifeval import CONFLICT_GROUPS, conflict_group, generatable
 from langadapt.records import SFTExample
 from langadapt.synth.common import (
     NearDuplicateFilter,
@@ -37,21 +38,9 @@ from langadapt.synth.teachers import Generation, Teacher
 
 SOURCE = "autoif"
 
-# Constraint groups: an instruction uses at most one constraint of each group (they would conflict).
-GROUPS = {
-    "length": ["length_constraints:number_words", "length_constraints:number_sentences",
-               "langadapt:word_count_range"],
-    "format": ["detectable_format:number_bullet_lists", "detectable_format:multiple_sections",
-               "detectable_format:json_format", "length_constraints:number_paragraphs",
-               "combination:two_responses", "startend:quotation"],
-    "edges": ["startend:end_checker", "langadapt:start_checker", "detectable_content:postscript"],
-    "keywords": ["keywords:existence", "keywords:frequency", "keywords:forbidden_words"],
-    "markup": ["detectable_format:title", "detectable_format:number_highlighted_sections",
-               "detectable_content:number_placeholders"],
-    "style": ["punctuation:no_comma", "langadapt:target_script_only", "langadapt:polite_particle",
-              "langadapt:digits"],
-}
-_GROUP_OF = {cid: g for g, ids in GROUPS.items() for cid in ids}
+# Constraint groups: an instruction uses at most one constraint of each group (they would conflict);
+# the groups are langadapt.ifeval's one definition of conflicting constraints.
+GROUPS = CONFLICT_GROUPS
 
 
 def sample_kwargs(cid: str, lang: str, rng: random.Random, topic_words: Sequence[str]) -> dict[str, Any] | None:
@@ -105,11 +94,12 @@ def sample_constraints(lang: str, rng: random.Random, k: int, topic_words: Seque
                        allowed: set[str] | None, exclude_groups: set[str] = frozenset()) -> list[dict[str, Any]]:
     groups = [g for g in GROUPS if g not in exclude_groups]
     rng.shuffle(groups)
+    ok = set(generatable(lang))  # in a language other than English: SEA-IFEval's ids or langadapt:*
     out: list[dict[str, Any]] = []
     for g in groups:
         if len(out) >= k:
             break
-        ids = [c for c in GROUPS[g] if allowed is None or c in allowed]
+        ids = [c for c in GROUPS[g] if c in ok and (allowed is None or c in allowed)]
         rng.shuffle(ids)
         for cid in ids:
             kw = sample_kwargs(cid, lang, rng, topic_words)
@@ -245,7 +235,7 @@ def run_autoif(teacher: Teacher, lang: str, n: int, params: Any, seed: int, stat
     for d, ex in kept:
         if d["rng"].random() >= params.multi_turn_fraction:
             continue
-        used = {_GROUP_OF.get(c["id"], c["id"]) for c in ex.constraints}
+        used = {conflict_group(c["id"]) for c in ex.constraints}
         new = sample_constraints(lang, d["rng"], 1, _salient(words(d["task"], lang), lang, d["task"])[:2], allowed, used)
         if not new:
             continue
@@ -270,6 +260,6 @@ def run_autoif(teacher: Teacher, lang: str, n: int, params: Any, seed: int, stat
 
 
 def _instruction(c: dict[str, Any], lang: str) -> str:
-    from langadapt.synth.constraints import instruction_text
+    from langadapt.ifeval import instruction_text
 
     return instruction_text(c["id"], c["kwargs"], lang)

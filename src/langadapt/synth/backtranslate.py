@@ -149,11 +149,12 @@ def _reshape(passage: str, fmt: str, lang: str, title: str | None) -> tuple[str,
     tpl = templates(lang)
     paras = paragraphs(passage)
     if fmt == "bullets":
-        sents = sentences(passage, lang)
-        if not 3 <= len(sents) <= 8:
+        # a bullet needs text after its marker (SEA-IFEval does not count "* " or "* ***")
+        items = [t for t in (x.lstrip("*-• ").strip() for x in sentences(passage, lang)) if re.search(r"\w", t)]
+        if not 3 <= len(items) <= 8:
             return None
-        text = "\n".join(f"* {s.lstrip('*-• ').strip()}" for s in sents)
-        return text, {"id": "detectable_format:number_bullet_lists", "kwargs": {"num_bullets": len(sents)}}
+        text = "\n".join(f"* {t}" for t in items)
+        return text, {"id": "detectable_format:number_bullet_lists", "kwargs": {"num_bullets": len(items)}}
     if fmt == "sections":
         groups = paras if len(paras) >= 2 else None
         if groups is None:
@@ -236,37 +237,54 @@ def candidate_constraints(r: str, lang: str, rng: Any, other_words: list[str]) -
     if "," not in r and "，" not in r and "、" not in r:
         groups["style"].append({"id": "punctuation:no_comma", "kwargs": {}})
     if lang == "th":
-        has_arabic = bool(re.search(r"[0-9]", r))
-        has_thai = bool(re.search("[๐-๙]", r))
-        if has_arabic != has_thai:
-            groups["style"].append({"id": "langadapt:digits", "kwargs": {"system": "arabic" if has_arabic else "thai"}})
-        if "ครับ" in r:
-            groups["style"].append({"id": "langadapt:polite_particle", "kwargs": {"which": "khrap"}})
-        elif "ค่ะ" in r or "คะ" in r:
-            groups["style"].append({"id": "langadapt:polite_particle", "kwargs": {"which": "kha"}})
+        groups["style"] += _thai_style(r)
     if lang != "en":
         n_latin = len(_LATIN_WORD.findall(r))
         if n_latin <= 3:
             groups["style"].append({"id": "langadapt:target_script_only", "kwargs": {"allowance": n_latin}})
     # only facts: a candidate the verifier would reject (e.g. a passage opening with a quote mark that
     # the start phrase leaves out) is not offered
-    from langadapt.synth.constraints import verify
+    # ... and only ids langadapt generates in this language (Thai: SEA-IFEval's ids or langadapt:*)
+    from langadapt.ifeval import generatable, verify
 
-    return {g: [c for c in cs if verify(c["id"], c["kwargs"], r, lang)] for g, cs in groups.items()}
+    ok = set(generatable(lang))
+    return {g: [c for c in cs if c["id"] in ok and verify(c["id"], c["kwargs"], r, lang)] for g, cs in groups.items()}
+
+
+def _thai_style(r: str) -> list[dict[str, Any]]:
+    """Thai-only style facts of ``r``: one digit system, a polite particle (a word, not a substring:
+    "คะแนน" (score) is not the particle "คะ"; the verifier decides)."""
+    from langadapt.ifeval import verify
+
+    out = []
+    has_arabic = bool(re.search(r"[0-9]", r))
+    has_thai = bool(re.search("[๐-๙]", r))
+    if has_arabic != has_thai:
+        out.append({"id": "langadapt:digits", "kwargs": {"system": "arabic" if has_arabic else "thai"}})
+    for which in ("khrap", "kha"):
+        c = {"id": "langadapt:polite_particle", "kwargs": {"which": which}}
+        if verify(c["id"], c["kwargs"], r, "th"):
+            out.append(c)
+            break
+    return out
 
 
 def _pick(groups: dict[str, list[dict[str, Any]]], k: int, rng: Any, allowed: set[str] | None) -> list[dict[str, Any]]:
+    from langadapt.ifeval import conflicting
+
     names = [g for g in sorted(groups) if any(allowed is None or c["id"] in allowed for c in groups[g])]
     rng.shuffle(names)
-    out = []
+    out: list[dict[str, Any]] = []
     for g in names[:k]:
         options = [c for c in groups[g] if allowed is None or c["id"] in allowed]
-        out.append(rng.choice(options))
+        pick = rng.choice(options)
+        if not any(conflicting(pick["id"], o["id"]) for o in out):  # the one definition (langadapt.ifeval)
+            out.append(pick)
     return out
 
 
 def build_instruction(task: str, constraints: list[dict[str, Any]], lang: str) -> str:
-    from langadapt.synth.constraints import instruction_text
+    from langadapt.ifeval import instruction_text
 
     parts = [task] + [instruction_text(c["id"], c["kwargs"], lang) for c in constraints]
     return templates(lang).get("joiner", " ").join(parts)
@@ -392,10 +410,14 @@ def _example(passage: str, doc: Document, pi: int, lang: str, params: Any, rng: 
 
 def _follow_up(passage: str, lang: str, rng: Any, title: str | None, constraints: list[dict[str, Any]],
                allowed: set[str] | None, stats: SynthStats, rec: dict[str, Any]) -> tuple[str, str, list] | None:
-    """A second turn asking for a format; the answer is the passage reshaped; constraints of the first
-    turn that still hold are kept (re-verified), so the final answer satisfies every listed constraint."""
-    from langadapt.synth.constraints import instruction_text, verify
+    """A second turn asking for a format; the answer is the passage reshaped. When the reshaped answer
+    still follows every first-turn constraint, the follow-up *adds* the format ("also", templates'
+    ``followup``) and turn 2 carries all of them; otherwise it *changes* the requirement (templates'
+    ``followup_change``: "instead") and turn 2 carries only the new one. A language without a
+    ``followup_change`` wording gets no second turn then. Never an "also" that the answer breaks."""
+    from langadapt.ifeval import instruction_text, verify
 
+    tpl = templates(lang)
     order = list(FORMATS)
     rng.shuffle(order)
     for fmt in order:
@@ -403,12 +425,17 @@ def _follow_up(passage: str, lang: str, rng: Any, title: str | None, constraints
         if not shaped or (allowed is not None and shaped[1]["id"] not in allowed):
             continue
         response2, fc = shaped
-        text2 = rng.choice(templates(lang)["followup"]) + " " + instruction_text(fc["id"], fc["kwargs"], lang)
         if verify_all([fc], response2, lang, stats, SOURCE):
             stats.drop(SOURCE, f"follow_up_failed:{fc['id']}", **rec)
             return None
-        kept = [c for c in constraints if verify(c["id"], c["kwargs"], response2, lang)]
-        return text2, response2, [fc] + kept
+        kept_all = all(verify(c["id"], c["kwargs"], response2, lang) for c in constraints)
+        if kept_all:
+            lead, final = rng.choice(tpl["followup"]), [fc] + list(constraints)
+        elif tpl.get("followup_change"):
+            lead, final = rng.choice(tpl["followup_change"]), [fc]
+        else:
+            continue
+        return lead + " " + instruction_text(fc["id"], fc["kwargs"], lang), response2, final
     return None
 
 

@@ -128,7 +128,7 @@ def verify_all(constraints: list[dict[str, Any]], response: str, lang: str, stat
                source: str, prompt: str | None = None) -> str | None:
     """None when ``response`` passes every constraint, else the id of the first that fails (all are
     checked, so pass rates count every constraint)."""
-    from langadapt.synth.constraints import verify
+    from langadapt.ifeval import verify
 
     first_fail = None
     for c in constraints:

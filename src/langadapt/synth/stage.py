@@ -40,9 +40,9 @@ def _p(root: Path, rel: str) -> Path:
 
 def run_synth(cfg: Params, root: str | Path = ".", teacher: Any = None) -> dict[str, Any]:
     """Run every source ``cfg.synth`` asks for; returns the metrics written to metrics/synth.json."""
+    from langadapt.ifeval import REGISTRY
     from langadapt.synth.autoif import run_autoif
     from langadapt.synth.backtranslate import _title_of, back_translate, paraphrase_instructions
-    from langadapt.synth.constraints import REGISTRY
     from langadapt.synth.teachers import make_teacher
     from langadapt.synth.translate import pair_examples, translate_ifeval
 
@@ -51,7 +51,7 @@ def run_synth(cfg: Params, root: str | Path = ".", teacher: Any = None) -> dict[
     unknown = [c for c in s.constraint_ids if c not in REGISTRY]
     if unknown:
         raise ConfigError(f"synth.constraint_ids: unknown constraint id(s) {unknown} "
-                          "(see langadapt.synth.constraints.REGISTRY)")
+                          "(see langadapt.ifeval.REGISTRY)")
     needs_teacher = s.autoif > 0 or s.translate_ifeval > 0 or (s.paraphrase and s.back_translation > 0)
     if teacher is None and needs_teacher:
         teacher = make_teacher(s.teacher, seed, root)

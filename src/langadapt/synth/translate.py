@@ -30,7 +30,7 @@ UNTRANSLATABLE = {"change_case:english_capital", "change_case:english_lowercase"
 def _answer_constraints(answer: str, answer_lang: str, rng: Any) -> tuple[list[dict[str, Any]], str]:
     """The answer-language constraint (implied by "translate into X") and, for half of the Thai answers
     that use a polite particle, that particle, asked for in the instruction (returned as extra text)."""
-    from langadapt.synth.constraints import instruction_text
+    from langadapt.ifeval import instruction_text
 
     cons: list[dict[str, Any]] = [{"id": "language:response_language", "kwargs": {"language": answer_lang}}]
     extra = ""
@@ -77,16 +77,18 @@ def translate_ifeval(teacher: Any, records: list[dict[str, Any]], lang: str, n: 
                      stats: SynthStats) -> list[SFTExample]:
     """English IFEval prompts -> target language (teacher), kwargs kept; the translation must keep every
     kwarg value and be in the target script; then k answers are sampled and verified."""
+    from langadapt.ifeval import generatable
     from langadapt.synth.autoif import keeps_kwargs, sample_and_verify
     from langadapt.synth.constraints import parse_ifeval_record
 
     if n <= 0:
         return []
     tpl = templates(lang)
+    ok = set(generatable(lang))  # a Thai prompt carries only ids SEA-IFEval knows (or langadapt:*)
     cands = []
     for i, rec in enumerate(records, 1):
         prompt, ids, kwargs = parse_ifeval_record(rec, f"ifeval_seed:{i}")
-        if any(cid in UNTRANSLATABLE for cid in ids):
+        if any(cid in UNTRANSLATABLE or cid not in ok for cid in ids):
             continue
         cands.append((str(rec.get("key", i)), prompt, [{"id": c, "kwargs": k} for c, k in zip(ids, kwargs)]))
     cands.sort(key=lambda c: rng_for(seed, IFEVAL, c[0]).random())

@@ -156,7 +156,9 @@ def _crfcut(line: str) -> tuple[str, ...]:
 
 
 def sentences(text: str, lang: str = "th") -> list[str]:
-    """Sentences, stripped, non-empty. A line break always ends a sentence."""
+    """Sentences, stripped, non-empty. A line break always ends a sentence (unlike NLTK punkt, which
+    Google's IFEval counts with: ``langadapt.ifeval`` uses punkt for English under its semantics); a list
+    marker such as "1." stays with the sentence it opens."""
     out: list[str] = []
     for line in text.split("\n"):
         line = line.strip()
@@ -170,7 +172,30 @@ def sentences(text: str, lang: str = "th") -> list[str]:
             parts = _ZH_SENT_RE.findall(line)
         else:
             parts = _LATIN_SPLIT_RE.split(line)
-        out.extend(p.strip() for p in parts if p.strip())
+        out.extend(_join_list_markers([p.strip() for p in parts if p.strip()]))
+    return out
+
+
+# A numbered or lettered list marker ("1.", "iv.", "a)") is not a sentence of its own: it opens the next.
+_LIST_MARKER_RE = re.compile(r"^(?:\(?\d{1,3}[.)]|[A-Za-z][.)]|[ivxIVX]{1,4}\.)$")
+
+
+def _join_list_markers(parts: list[str]) -> list[str]:
+    out: list[str] = []
+    carry = ""
+    for p in parts:
+        if _LIST_MARKER_RE.match(p):
+            carry += p + " "
+            continue
+        head, _, last = p.rpartition(" ")
+        if head and _LIST_MARKER_RE.match(last) and last[0].isdigit():  # "Steps: 1." -> "Steps:" + "1. ..."
+            out.append(carry + head)
+            carry = last + " "
+            continue
+        out.append(carry + p)
+        carry = ""
+    if carry:
+        out.append(carry.strip())
     return out
 
 
