@@ -59,20 +59,28 @@ class BodyLimit:
                 await self._reject(send)
                 return
         seen = 0
+        rejected = False
 
         async def counted() -> dict:
-            nonlocal seen
+            # a streamed (chunked) body: answer 413 once it passes the limit and tell the app the client
+            # went away; whatever the app then tries to send is dropped
+            nonlocal seen, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _BodyTooLarge()
+                    rejected = True
+                    await self._reject(send)
+                    return {"type": "http.disconnect"}
             return msg
 
-        try:
-            await self.app(scope, counted, send)
-        except _BodyTooLarge:
-            await self._reject(send)
+        async def guarded_send(msg: dict) -> None:
+            if not rejected:
+                await send(msg)
+
+        await self.app(scope, counted, guarded_send)
 
     async def _reject(self, send: Any) -> None:
         import json
@@ -81,10 +89,6 @@ class BodyLimit:
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 def create_app(checkpoint: str | Path, *, model_name: str | None = None, batch_size: int = 8,
