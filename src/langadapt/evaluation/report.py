@@ -293,24 +293,78 @@ def _delta(base: Any, new: Any) -> str:
     return f"{new - base:+.4f}" if abs(new - base) < 1 else f"{new - base:+.2f}"
 
 
-def comparison_rows(results: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """The base/CPT/SFT table: one row per headline metric present, with the change from base."""
+def comparison_rows(results: dict[str, dict[str, Any]], baseline: dict[str, float] | None = None,
+                    flags: dict[str, dict[str, list[str]]] | None = None) -> tuple[list[str], list[list[str]]]:
+    """The base/CPT/SFT table: one row per headline metric present, with the change from base; with
+    ``baseline`` (a constant answer's scores) and ``flags`` (``honesty.metric_flags`` per model), two more
+    columns: the baseline beside every IF number, and why a number must not be read as a result."""
     from langadapt.evaluation.runner import HEADLINE
 
     models = [m for m in ("base", "cpt", "sft") if m in results]
     header = ["metric"] + [MODEL_LABELS[m] for m in models]
     final = models[-1] if models else None
-    if "base" in results and final and final != "base":
+    has_delta = "base" in results and final and final != "base"
+    if has_delta:
         header.append(f"{MODEL_LABELS[final]} - base")
+    honest = baseline is not None or flags is not None
+    if honest:
+        header += ["constant baseline", "flags"]
     rows = []
     for key, label, higher in HEADLINE:
         if not any(key in results[m] for m in models):
             continue
         row = [f"{label} ({'higher' if higher else 'lower'} is better)"] + [_fmt(results[m].get(key)) for m in models]
-        if len(header) > len(models) + 1:
+        if has_delta:
             row.append(_delta(results["base"].get(key), results[final].get(key)))
+        if honest:
+            row.append(_fmt((baseline or {}).get(key)))
+            fl = [f"{MODEL_LABELS[m]}: {', '.join((flags or {}).get(m, {}).get(key, []))}" for m in models
+                  if (flags or {}).get(m, {}).get(key)]
+            row.append("; ".join(fl) or "–")
         rows.append(row)
     return header, rows
+
+
+def flagged_summary(results: dict[str, dict[str, Any]], flags: dict[str, dict[str, list[str]]]) -> list[str]:
+    """One line per model whose headline metrics carry flags: what not to read as a gain."""
+    from langadapt.evaluation.runner import HEADLINE
+
+    labels = {k: lab for k, lab, _ in HEADLINE}
+    out = []
+    for m in results:
+        f = {k: v for k, v in flags.get(m, {}).items() if k in labels}
+        if f:
+            out.append(f"{MODEL_LABELS.get(m, m)}: " + "; ".join(f"{labels[k]} ({', '.join(v)})" for k, v in f.items()))
+    return out
+
+
+def evidence_rows(summary: dict[str, Any], detail: dict[str, Any]) -> list[list[str]]:
+    """What each number rests on: documents, bytes, tokens per model, prompts, the overlap check."""
+    c = summary.get("counts", {})
+    rows = []
+    if c.get("heldout_docs"):
+        toks = ", ".join(f"{MODEL_LABELS.get(m, m)} {_fmt(d.get('lm', {}).get('tokens'))}" for m, d in detail.items()
+                         if d.get("lm"))
+        rows.append(["bits per byte, token perplexity", f"{c['heldout_docs']} held-out documents, "
+                     f"{_fmt(c.get('heldout_bytes'))} UTF-8 bytes; tokens: {toks or '–'}"])
+    ov = summary.get("heldout_overlap")
+    if ov:
+        rows.append(["held-out vs training text", f"{ov['docs_with_overlap']} of {ov['heldout_docs']} held-out documents "
+                     f"share a {ov['window_chars']}-character run with the {ov['train_docs']} training documents; "
+                     f"{ov['dropped']} dropped (over {ov['max_share']:.0%} of their characters shared); "
+                     f"mean shared share {ov['mean_overlap_share']:.2%}"])
+    if c.get("translation_pairs"):
+        rows.append(["chrF / chrF++ / BLEU", f"{c['translation_pairs']} held-out pairs per direction"])
+    if c.get("ifeval_prompts"):
+        rows.append(["IFEval", f"{c['ifeval_prompts']} prompts"])
+    if c.get("multi_turn"):
+        rows.append(["multi-turn", f"{c['multi_turn']} two-turn conversations"])
+    b = summary.get("baseline")
+    if b:
+        answers = ", ".join(repr(a) for a in b.get("answers", []))
+        rows.append(["constant baseline", f"best of the constant answers {answers}, per metric, scored by the "
+                     "same verifiers"])
+    return rows
 
 
 _IN_KEYS = ("docs_in", "records_in", "examples_in", "pages_in")
@@ -344,7 +398,8 @@ def final_model(results: dict[str, Any]) -> str | None:
 # Model card
 
 
-def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dict[str, Any]) -> str:
+def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dict[str, Any],
+               summary: dict[str, Any] | None = None) -> str:
     """A Hugging Face model card for the final checkpoint: YAML front matter (``model-index`` with the
     eval results) and a short body saying how it was made and how it scores against its base."""
     lang = cfg.language.code
@@ -397,7 +452,11 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
     })
     fm = yaml.safe_dump(front, sort_keys=False, allow_unicode=True)
 
-    table_h, table_r = comparison_rows(results)
+    summary = summary or {}
+    baseline = summary.get("baseline", {}).get("metrics")
+    flags = summary.get("flags")
+    table_h, table_r = comparison_rows(results, baseline, flags) if (baseline or flags) else comparison_rows(results)
+    flagged = flagged_summary(results, flags or {})
     lines = [
         "---", fm.rstrip(), "---", "",
         f"# {name}", "",
@@ -414,6 +473,12 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
         "| " + " | ".join(table_h) + " |", "|" + "|".join("---" for _ in table_h) + "|",
         *["| " + " | ".join(r) + " |" for r in table_r], "",
     ]
+    if flagged:
+        lines += ["**Not results** (a number at or below a constant answer scored by the same code, or from "
+                  "mostly truncated answers, is not a gain):", "", *[f"- {x}" for x in flagged], ""]
+    ev = evidence_rows(summary, eval_detail)
+    if ev:
+        lines += ["Sample sizes:", "", *[f"- {a}: {b}" for a, b in ev], ""]
     sigs = eval_detail.get(final, {}).get("translation", {}) if final else {}
     if sigs:
         lines += ["sacrebleu signatures:", "",
@@ -472,8 +537,22 @@ def run_report(cfg: Params, root: str | Path = ".") -> dict[str, Any]:
               "Every number below is on held-out data the training stages never saw.")
         doc.h(2, "Base vs CPT vs SFT")
         if results:
-            h, rows = comparison_rows(results)
+            baseline = summary.get("baseline", {}).get("metrics")
+            flags = summary.get("flags")
+            h, rows = comparison_rows(results, baseline, flags) if (baseline or flags) else comparison_rows(results)
             doc.table(h, rows)
+            if baseline:
+                doc.p("`constant baseline`: the best score of a constant answer ("
+                      + ", ".join(repr(a) for a in summary["baseline"]["answers"])
+                      + ") scored by the same verifiers: an instruction-following number at or below it is no "
+                      "evidence of instruction following.")
+            flagged = flagged_summary(results, flags or {})
+            if flagged:
+                doc.p("**Not results:** " + " ".join(f"{x}." for x in flagged))
+            ev = evidence_rows(summary, detail)
+            if ev:
+                doc.p("What each number rests on:")
+                doc.table(["numbers", "sample"], ev)
             png = plot_eval_comparison(results, out / "eval_comparison.png", f"{title}: base vs CPT vs SFT")
             if png:
                 doc.img(png, "Evaluation metrics for each checkpoint (bars), by metric group.")
@@ -551,7 +630,7 @@ def run_report(cfg: Params, root: str | Path = ".") -> dict[str, Any]:
 
         (out / "report.md").write_text(doc.markdown(), encoding="utf-8")
         (out / "report.html").write_text(doc.html(title), encoding="utf-8")
-        (out / "MODEL_CARD.md").write_text(model_card(cfg, results, detail), encoding="utf-8")
+        (out / "MODEL_CARD.md").write_text(model_card(cfg, results, detail, summary), encoding="utf-8")
         files = sorted(p.name for p in out.iterdir())
     return {"files": files, "models": list(results), "stages": list(stages), "notes": notes,
             "table": comparison_rows(results) if results else None}
