@@ -67,3 +67,22 @@ def test_heldout_overlap_with_training_text_is_found_and_dropped():
     assert kept2 == [] and rep2["docs_with_overlap"] == 1
     kept3, rep3 = drop_train_overlap([shared], [shared[:49]])
     assert kept3 == [shared] and rep3["docs_with_overlap"] == 0
+
+
+def test_goal_rows_measure_the_adaptation_goals():
+    from langadapt.evaluation.report import goal_rows
+
+    stages = {"reference": {"label": "imported base", "bpb": 2.0},
+              "tokenizer": {"lang": "th", "added_tokens": 3000, "fertility_before": {"tokens_per_char": 1.8},
+                            "fertility_after": {"tokens_per_char": 0.6}}}
+    results = {"base": {"bpb": 2.6, "ifeval_prompt_strict": 0.25}, "cpt": {"bpb": 1.5},
+               "sft": {"ifeval_prompt_strict": 0.5}}
+    assert goal_rows(stages, results, {"ifeval_prompt_strict": 0.5}) == [
+        ["CPT cuts held-out bits per byte by >= 30% (from imported base)", "2.00 -> 1.50 (+25.0% cut)", "no"],
+        ["the tokenizer at least halves th tokens per character", "1.800 -> 0.600 (0.33x; 3000 tokens added)", "yes"],
+        ["SFT raises IFEval (prompt strict) over base and over the constant baseline",
+         "base 0.2500 -> SFT 0.5000; constant baseline 0.5000", "no"],
+    ]
+    # no reference: measured from base; a worse CPT says so
+    rows = goal_rows({}, {"base": {"bpb": 1.0}, "cpt": {"bpb": 1.2}}, None)
+    assert rows == [["CPT cuts held-out bits per byte by >= 30% (from base)", "1.00 -> 1.20 (worse by 20.0%)", "no"]]
