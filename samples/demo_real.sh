@@ -37,7 +37,11 @@ if [ ! -f "$WORK/import/config.json" ]; then
 fi
 step "corpus (dvc repro dedup: the default run's clean corpus, made once)"
 ${DVC:-dvc} repro -q dedup
+started=${FROM:-tokenizer}   # FROM=cpt: resume at a stage (the earlier ones' outputs are in $WORK)
+go=0
 for stage in tokenizer cpt synth sft diff eval; do
+  [ "$stage" = "$started" ] && go=1
+  [ $go = 1 ] || continue
   step "$stage"; $LA "$stage" "${sets[@]}"
 done
 # the imported model before extension, on the same held-out documents (bits per byte does not depend on
