@@ -105,7 +105,7 @@ def drop_train_overlap(heldout: list[str], train: Iterable[str], window: int = O
     normed = [_norm(t) for t in heldout]
     index: dict[int, list[tuple[int, int]]] = {}
     for d, t in enumerate(normed):
-        for i in range(0, max(0, len(t) - window + 1)):
+        for i in range(max(0, len(t) - window + 1)):
             index.setdefault(hash(t[i:i + window]), []).append((d, i))
     covered = [bytearray(len(t)) for t in normed]
     train_docs = train_chars = 0
@@ -113,7 +113,7 @@ def drop_train_overlap(heldout: list[str], train: Iterable[str], window: int = O
         t = _norm(text)
         train_docs += 1
         train_chars += len(t)
-        for i in range(0, max(0, len(t) - window + 1)):
+        for i in range(max(0, len(t) - window + 1)):
             hits = index.get(hash(t[i:i + window]))
             if hits:
                 piece = t[i:i + window]

@@ -379,14 +379,15 @@ def evidence_rows(summary: dict[str, Any], detail: dict[str, Any]) -> list[list[
     if c.get("heldout_docs"):
         toks = ", ".join(f"{MODEL_LABELS.get(m, m)} {_fmt(d.get('lm', {}).get('tokens'))}" for m, d in detail.items()
                          if d.get("lm"))
-        rows.append(["bits per byte, token perplexity", f"{c['heldout_docs']} held-out documents, "
-                     f"{_fmt(c.get('heldout_bytes'))} UTF-8 bytes; tokens: {toks or '–'}"])
+        rows.append(["bits per byte, token perplexity", (f"{c['heldout_docs']} held-out documents, "
+                     f"{_fmt(c.get('heldout_bytes'))} UTF-8 bytes; tokens: {toks or '–'}")])
     ov = summary.get("heldout_overlap")
     if ov:
-        rows.append(["held-out vs training text", f"{ov['docs_with_overlap']} of {ov['heldout_docs']} held-out documents "
-                     f"share a {ov['window_chars']}-character run with the {ov['train_docs']} training documents; "
-                     f"{ov['dropped']} dropped (over {ov['max_share']:.0%} of their characters shared); "
-                     f"mean shared share {ov['mean_overlap_share']:.2%}"])
+        rows.append(["held-out vs training text", (
+            f"{ov['docs_with_overlap']} of {ov['heldout_docs']} held-out documents "
+            f"share a {ov['window_chars']}-character run with the {ov['train_docs']} training documents; "
+            f"{ov['dropped']} dropped (over {ov['max_share']:.0%} of their characters shared); "
+            f"mean shared share {ov['mean_overlap_share']:.2%}")])
     if c.get("translation_pairs"):
         rows.append(["chrF / chrF++ / BLEU", f"{c['translation_pairs']} held-out pairs per direction"])
     if c.get("ifeval_prompts"):
@@ -396,8 +397,8 @@ def evidence_rows(summary: dict[str, Any], detail: dict[str, Any]) -> list[list[
     b = summary.get("baseline")
     if b:
         answers = ", ".join(repr(a) for a in b.get("answers", []))
-        rows.append(["constant baseline", f"best of the constant answers {answers}, per metric, scored by the "
-                     "same verifiers"])
+        rows.append(["constant baseline", (f"best of the constant answers {answers}, per metric, scored by the "
+                     "same verifiers")])
     return rows
 
 
@@ -508,8 +509,8 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
         *["| " + " | ".join(r) + " |" for r in table_r], "",
     ]
     if flagged:
-        lines += ["**Not results** (a number at or below a constant answer scored by the same code, or from "
-                  "mostly truncated answers, is not a gain):", "", *[f"- {x}" for x in flagged], ""]
+        lines += [("**Not results** (a number at or below a constant answer scored by the same code, or from "
+                   "mostly truncated answers, is not a gain):"), "", *[f"- {x}" for x in flagged], ""]
     ev = evidence_rows(summary, eval_detail)
     if ev:
         lines += ["Sample sizes:", "", *[f"- {a}: {b}" for a, b in ev], ""]

