@@ -232,4 +232,4 @@ def test_demo_real_profile_is_valid_params(repo_root):
     cfg = load_params(repo_root / "params.yaml", sets)
     assert cfg.tokenizer.extend and cfg.synth.teacher.kind == "hf" and cfg.train.num_workers == 1
     assert cfg.report.title.startswith("langadapt: Thai adaptation of SmolLM2")
-    assert cfg.cpt.max_steps * cfg.cpt.micro_batch_size * cfg.cpt.seq_len == 40 * 4 * 256
+    assert cfg.cpt.max_steps * cfg.cpt.micro_batch_size * cfg.cpt.seq_len == 24 * 4 * 256
