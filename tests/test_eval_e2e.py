@@ -92,6 +92,12 @@ def test_eval_and_report_end_to_end(project: Path):
     assert "tok:none+seg:th-words" in detail["translation"]["from_en"]["signatures"]["bleu"]
     assert "tok:13a" in detail["translation"]["to_en"]["signatures"]["bleu"]
     assert res["counts"]["translation_pairs"] == 4
+    # honesty: a constant answer scored by the same code, flags per model, the held-out overlap check
+    assert set(res["baseline"]["metrics"]) >= {"ifeval_prompt_strict", "multiturn_turn2_prompt_strict"}
+    assert res["heldout_overlap"]["heldout_docs"] == 6 and res["heldout_overlap"]["train_docs"] > 0
+    assert res["counts"]["heldout_docs"] == 6 - res["heldout_overlap"]["dropped"]
+    for name in metrics:  # a random model: every answer truncated, so every generated metric is flagged
+        assert "100% of answers truncated" in res["flags"][name]["ifeval_prompt_strict"]
     csv_rows = (project / "plots/eval.csv").read_text(encoding="utf-8").splitlines()
     assert csv_rows[0] == "model,metric,value" and any(r.startswith("sft,bpb,") for r in csv_rows)
 
@@ -103,9 +109,11 @@ def test_eval_and_report_end_to_end(project: Path):
     md = (rep / "report.md").read_text(encoding="utf-8")
     assert "![" in md and "eval_comparison.png" in md and "| metric | base | CPT | SFT | SFT - base |" in md
     assert "SEA-IFEval (IFEval-Th) strict" in md and "FLORES-200 chrF++ en->" in md
+    assert "| constant baseline | flags |" in md and "**Not results:**" in md and "What each number rests on" in md
     html = (rep / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in html and "<table>" in html
     card = (rep / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "**Not results**" in card and "constant baseline" in card and "held-out documents" in card
     front = yaml.safe_load(card.split("---")[1])
     assert front["language"] == ["th", "en"] and front["license"] == "apache-2.0"
     assert front["datasets"] == ["matbahasa/TALPCo"]

@@ -23,12 +23,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 # The crawl of samples/site that made the snapshot (samples/make_snapshot.sh); exact by construction.
 EXPECTED_STATS = {
-    "pages": 238,
-    "requests": 243,  # robots.txt + 238 pages + 404 + 2 non-HTML + 1 oversized
+    "pages": 1100,
+    "requests": 1105,  # robots.txt + 1100 pages + 404 + 2 non-HTML + 1 oversized
     "retries": 0,
     "redirects": 0,
-    "skipped": {"http_404": 1, "not_html": 2, "offsite": 340, "robots_disallowed": 1, "too_large": 1},
-    "skipped_total": 345,
+    "skipped": {"http_404": 1, "not_html": 2, "offsite": 1932, "robots_disallowed": 1, "too_large": 1},
+    "skipped_total": 1937,
     "pending": 0,
     "warc_files": ["crawl-00000.warc.gz"],
 }
@@ -99,7 +99,7 @@ def test_snapshot_content(pulled, repo_root):
                 ctypes[uri.removeprefix(base)] = (r.http_headers.get_header("Content-Type"), r.content_stream().read())
             elif r.rec_type == "request":
                 req.append(uri.removeprefix(base))
-    assert len(resp) == len(set(resp)) == 238 and sorted(req) == sorted(resp)
+    assert len(resp) == len(set(resp)) == 1100 and sorted(req) == sorted(resp)
     got = set(resp)
     assert {a["url"] for a in manifest["articles"]} <= got
     assert {s["url"] for s in manifest["syndicated"]} <= got
@@ -128,9 +128,9 @@ def test_snapshot_is_reproducible_from_samples_site(pulled, tmp_path, monkeypatc
         if s.connect_ex(("127.0.0.1", 8765)) == 0:
             pytest.skip("port 8765 is busy")
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    cfg = load_params(REPO / "params.yaml", ["crawl.delay=0", "crawl.concurrency=1"]).crawl
+    cfg = load_params(REPO / "params.yaml", ["crawl.delay=0", "crawl.concurrency=1", "crawl.max_pages=2000"]).crawl
     cfg.allow_hosts = ["127.0.0.1"]
     with serve_static(REPO / "samples" / "site", port=8765, fixed_date=1700000000) as url:
         stats = run_crawl([url + "/"], tmp_path, cfg)
-    assert stats["pages"] == 238
+    assert stats["pages"] == 1100
     assert md5(tmp_path / "crawl-00000.warc.gz") == md5(pulled / "data/raw/crawl-00000.warc.gz")

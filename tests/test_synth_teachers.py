@@ -126,6 +126,23 @@ def test_serve_speaks_the_openai_api(server):
     assert requests.post(server + "/chat/completions", json={"messages": []}, timeout=10).status_code == 422
 
 
+def test_serve_limits_body_size_and_tokens(server):
+    url = server + "/chat/completions"
+    msg = [{"role": "user", "content": "สวัสดี"}]
+    # over 1 MiB: refused before it is parsed, whether declared (Content-Length) or streamed (chunked)
+    big = json.dumps({"messages": [{"role": "user", "content": "ก" * (1 << 19)}]}).encode()  # 3 bytes a char
+    r = requests.post(url, data=big, headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 413 and "over 1048576 bytes" in r.text
+    r = requests.post(url, data=iter([big[i:i + 65536] for i in range(0, len(big), 65536)]),
+                      headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 413
+    # max_tokens x n over 4096: 400 naming the product and the limit, nothing generated
+    r = requests.post(url, json={"messages": msg, "max_tokens": 1024, "n": 5}, timeout=30)
+    assert r.status_code == 400 and "1024 x 5 = 5120" in r.text and "4096" in r.text
+    r = requests.post(url, json={"messages": msg, "max_tokens": 4, "n": 2, "temperature": 0}, timeout=60)
+    assert r.status_code == 200 and len(r.json()["choices"]) == 2
+
+
 def test_openai_teacher_against_served_model_and_its_cache(server, tmp_path):
     from langadapt.synth.teachers import OpenAITeacher
 

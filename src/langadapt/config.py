@@ -206,7 +206,7 @@ class DiffParams(Section):
 
 class EvalParams(Section):
     models: list[Literal["base", "cpt", "sft"]] = ["base", "cpt", "sft"]
-    max_new_tokens: int = 96
+    max_new_tokens: int = 192
     batch_size: int = 16
     bpb_docs: int = 40
     bpb_window: int = 256
@@ -290,10 +290,11 @@ class Params(Section):
     model: ModelParams = ModelParams()
     tokenizer: TokenizerParams = TokenizerParams()
     train: TrainParams = TrainParams()
-    cpt: StageTrainParams = StageTrainParams(lr=1e-3, max_steps=150, weight_decay=0.01, checkpoint_every=50)
+    cpt: StageTrainParams = StageTrainParams(lr=1e-3, max_steps=600, weight_decay=0.01, eval_every=100,
+                                             checkpoint_every=200)
     synth: SynthParams = SynthParams()
     sft: StageTrainParams = StageTrainParams(
-        lr=1e-3, max_steps=60, warmup_steps=5, eval_every=20, checkpoint_every=30, eval_batches=4
+        lr=1e-3, max_steps=200, warmup_steps=5, eval_every=50, checkpoint_every=100, eval_batches=4
     )
     diff: DiffParams = DiffParams()
     eval: EvalParams = EvalParams()

@@ -132,6 +132,11 @@ def summary_md(result: dict[str, Any], probes: dict[str, Any] | None, top_k: int
                  + ", ".join(f"**{k}** {v:.3g}" for k, v in kinds[:4]))
         L.append(f"- share of ||dW||^2 in the embedding: {_pct(mk['embed_share'])}, in the LM head: "
                  f"{_pct(mk['lm_head_share'])}")
+        if any(result["tied"].values()) and (mk.get("embed_share") or 0) > 0.5:
+            # honesty: with tied weights the output layer's frequency learning lands in the embedding
+            L.append("- caveat: the embedding is tied to the LM head, so its share includes the output layer "
+                     "learning token frequencies (what any model does first on a new corpus); read the per-layer "
+                     "changes of attention and MLP below for where else training moved the model")
         top = sorted(result["tensors"], key=lambda t: t["pairs"][p]["rel_change"] or 0.0, reverse=True)[:min(5, top_k)]
         L.append("")
         L.append(f"| tensor | rel. change | cos(W, W') | stable rank | top-{result['top_r']} energy |")

@@ -29,6 +29,9 @@ import yaml
 from langadapt.config import Params
 
 STAGE_ORDER = ("extract", "filter", "dedup", "tokenizer", "cpt", "synth", "sft", "diff", "eval")
+# Optional {paths.metrics}/reference.json: {"label": ..., "bpb": ...}: the model before the tokenizer stage
+# (make demo-real: the imported base), the reference the CPT bits-per-byte goal is measured from.
+REFERENCE = "reference"
 MODEL_LABELS = {"base": "base", "cpt": "CPT", "sft": "SFT"}
 COLORS = {"base": "#9e9e9e", "cpt": "#1f77b4", "sft": "#d62728"}
 LANG_NAMES = {"th": "Thai", "bo": "Tibetan", "zh-Hant": "Traditional Chinese"}
@@ -299,24 +302,110 @@ def _delta(base: Any, new: Any) -> str:
     return f"{new - base:+.4f}" if abs(new - base) < 1 else f"{new - base:+.2f}"
 
 
-def comparison_rows(results: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """The base/CPT/SFT table: one row per headline metric present, with the change from base."""
+def comparison_rows(results: dict[str, dict[str, Any]], baseline: dict[str, float] | None = None,
+                    flags: dict[str, dict[str, list[str]]] | None = None) -> tuple[list[str], list[list[str]]]:
+    """The base/CPT/SFT table: one row per headline metric present, with the change from base; with
+    ``baseline`` (a constant answer's scores) and ``flags`` (``honesty.metric_flags`` per model), two more
+    columns: the baseline beside every IF number, and why a number must not be read as a result."""
     from langadapt.evaluation.runner import HEADLINE
 
     models = [m for m in ("base", "cpt", "sft") if m in results]
     header = ["metric"] + [MODEL_LABELS[m] for m in models]
     final = models[-1] if models else None
-    if "base" in results and final and final != "base":
+    has_delta = "base" in results and final and final != "base"
+    if has_delta:
         header.append(f"{MODEL_LABELS[final]} - base")
+    honest = baseline is not None or flags is not None
+    if honest:
+        header += ["constant baseline", "flags"]
     rows = []
     for key, label, higher in HEADLINE:
         if not any(key in results[m] for m in models):
             continue
         row = [f"{label} ({'higher' if higher else 'lower'} is better)"] + [_fmt(results[m].get(key)) for m in models]
-        if len(header) > len(models) + 1:
+        if has_delta:
             row.append(_delta(results["base"].get(key), results[final].get(key)))
+        if honest:
+            row.append(_fmt((baseline or {}).get(key)))
+            fl = [f"{MODEL_LABELS[m]}: {', '.join((flags or {}).get(m, {}).get(key, []))}" for m in models
+                  if (flags or {}).get(m, {}).get(key)]
+            row.append("; ".join(fl) or "–")
         rows.append(row)
     return header, rows
+
+
+def flagged_summary(results: dict[str, dict[str, Any]], flags: dict[str, dict[str, list[str]]]) -> list[str]:
+    """One line per model whose headline metrics carry flags: what not to read as a gain."""
+    from langadapt.evaluation.runner import HEADLINE
+
+    labels = {k: lab for k, lab, _ in HEADLINE}
+    out = []
+    for m in results:
+        f = {k: v for k, v in flags.get(m, {}).items() if k in labels}
+        if f:
+            out.append(f"{MODEL_LABELS.get(m, m)}: " + "; ".join(f"{labels[k]} ({', '.join(v)})" for k, v in f.items()))
+    return out
+
+
+def goal_rows(stages: dict[str, Any], results: dict[str, dict[str, Any]], baseline: dict[str, float] | None
+              ) -> list[list[str]]:
+    """The adaptation goals, measured: CPT cuts held-out bits per byte by >= 30% (from the reference model
+    when there is one, else from base); the tokenizer at least halves tokens per character; SFT raises
+    IFEval over base and over the constant baseline. Each row: goal, measured, met?"""
+    rows = []
+    ref = stages.get(REFERENCE) or {}
+    start = ref.get("bpb") if isinstance(ref.get("bpb"), (int, float)) else results.get("base", {}).get("bpb")
+    start_label = ref.get("label", "base") if ref.get("bpb") is not None else "base"
+    cpt = results.get("cpt", {}).get("bpb")
+    if isinstance(start, (int, float)) and isinstance(cpt, (int, float)) and start > 0:
+        cut = 1 - cpt / start
+        rows.append([f"CPT cuts held-out bits per byte by >= 30% (from {start_label})",
+                     f"{_fmt(start)} -> {_fmt(cpt)} ({cut:+.1%} cut)" if cut >= 0 else
+                     f"{_fmt(start)} -> {_fmt(cpt)} (worse by {-cut:.1%})", "yes" if cut >= 0.3 else "no"])
+    tok = stages.get("tokenizer") or {}
+    fb = (tok.get("fertility_before") or {}).get("tokens_per_char")
+    fa = (tok.get("fertility_after") or {}).get("tokens_per_char")
+    if isinstance(fb, (int, float)) and isinstance(fa, (int, float)) and fb > 0 and tok.get("added_tokens"):
+        rows.append([f"the tokenizer at least halves {tok.get('lang', '')} tokens per character",
+                     f"{fb:.3f} -> {fa:.3f} ({fa / fb:.2f}x; {tok['added_tokens']} tokens added)",
+                     "yes" if fa <= fb / 2 else "no"])
+    b, f = results.get("base", {}).get("ifeval_prompt_strict"), results.get("sft", {}).get("ifeval_prompt_strict")
+    if isinstance(b, (int, float)) and isinstance(f, (int, float)):
+        floor = (baseline or {}).get("ifeval_prompt_strict")
+        met = f > b and (floor is None or f > floor)
+        rows.append(["SFT raises IFEval (prompt strict) over base and over the constant baseline",
+                     f"base {_fmt(b)} -> SFT {_fmt(f)}; constant baseline {_fmt(floor)}", "yes" if met else "no"])
+    return rows
+
+
+def evidence_rows(summary: dict[str, Any], detail: dict[str, Any]) -> list[list[str]]:
+    """What each number rests on: documents, bytes, tokens per model, prompts, the overlap check."""
+    c = summary.get("counts", {})
+    rows = []
+    if c.get("heldout_docs"):
+        toks = ", ".join(f"{MODEL_LABELS.get(m, m)} {_fmt(d.get('lm', {}).get('tokens'))}" for m, d in detail.items()
+                         if d.get("lm"))
+        rows.append(["bits per byte, token perplexity", (f"{c['heldout_docs']} held-out documents, "
+                     f"{_fmt(c.get('heldout_bytes'))} UTF-8 bytes; tokens: {toks or '–'}")])
+    ov = summary.get("heldout_overlap")
+    if ov:
+        rows.append(["held-out vs training text", (
+            f"{ov['docs_with_overlap']} of {ov['heldout_docs']} held-out documents "
+            f"share a {ov['window_chars']}-character run with the {ov['train_docs']} training documents; "
+            f"{ov['dropped']} dropped (over {ov['max_share']:.0%} of their characters shared); "
+            f"mean shared share {ov['mean_overlap_share']:.2%}")])
+    if c.get("translation_pairs"):
+        rows.append(["chrF / chrF++ / BLEU", f"{c['translation_pairs']} held-out pairs per direction"])
+    if c.get("ifeval_prompts"):
+        rows.append(["IFEval", f"{c['ifeval_prompts']} prompts"])
+    if c.get("multi_turn"):
+        rows.append(["multi-turn", f"{c['multi_turn']} two-turn conversations"])
+    b = summary.get("baseline")
+    if b:
+        answers = ", ".join(repr(a) for a in b.get("answers", []))
+        rows.append(["constant baseline", (f"best of the constant answers {answers}, per metric, scored by the "
+                     "same verifiers")])
+    return rows
 
 
 _IN_KEYS = ("docs_in", "records_in", "examples_in", "pages_in")
@@ -350,7 +439,8 @@ def final_model(results: dict[str, Any]) -> str | None:
 # Model card
 
 
-def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dict[str, Any]) -> str:
+def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dict[str, Any],
+               summary: dict[str, Any] | None = None) -> str:
     """A Hugging Face model card for the final checkpoint: YAML front matter (``model-index`` with the
     eval results) and a short body saying how it was made and how it scores against its base."""
     lang = cfg.language.code
@@ -403,7 +493,11 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
     })
     fm = yaml.safe_dump(front, sort_keys=False, allow_unicode=True)
 
-    table_h, table_r = comparison_rows(results)
+    summary = summary or {}
+    baseline = summary.get("baseline", {}).get("metrics")
+    flags = summary.get("flags")
+    table_h, table_r = comparison_rows(results, baseline, flags) if (baseline or flags) else comparison_rows(results)
+    flagged = flagged_summary(results, flags or {})
     lines = [
         "---", fm.rstrip(), "---", "",
         f"# {name}", "",
@@ -420,6 +514,12 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
         "| " + " | ".join(table_h) + " |", "|" + "|".join("---" for _ in table_h) + "|",
         *["| " + " | ".join(r) + " |" for r in table_r], "",
     ]
+    if flagged:
+        lines += [("**Not results** (a number at or below a constant answer scored by the same code, or from "
+                   "mostly truncated answers, is not a gain):"), "", *[f"- {x}" for x in flagged], ""]
+    ev = evidence_rows(summary, eval_detail)
+    if ev:
+        lines += ["Sample sizes:", "", *[f"- {a}: {b}" for a, b in ev], ""]
     sigs = eval_detail.get(final, {}).get("translation", {}) if final else {}
     if sigs:
         lines += ["sacrebleu signatures:", "",
@@ -478,8 +578,26 @@ def run_report(cfg: Params, root: str | Path = ".") -> dict[str, Any]:
               "Every number below is on held-out data the training stages never saw.")
         doc.h(2, "Base vs CPT vs SFT")
         if results:
-            h, rows = comparison_rows(results)
+            baseline = summary.get("baseline", {}).get("metrics")
+            flags = summary.get("flags")
+            h, rows = comparison_rows(results, baseline, flags) if (baseline or flags) else comparison_rows(results)
             doc.table(h, rows)
+            if baseline:
+                doc.p("`constant baseline`: the best score of a constant answer ("
+                      + ", ".join(repr(a) for a in summary["baseline"]["answers"])
+                      + ") scored by the same verifiers: an instruction-following number at or below it is no "
+                      "evidence of instruction following.")
+            flagged = flagged_summary(results, flags or {})
+            if flagged:
+                doc.p("**Not results:** " + " ".join(f"{x}." for x in flagged))
+            ev = evidence_rows(summary, detail)
+            if ev:
+                doc.p("What each number rests on:")
+                doc.table(["numbers", "sample"], ev)
+            goals = goal_rows(stages, results, baseline)
+            if goals:
+                doc.h(3, "Adaptation goals")
+                doc.table(["goal", "measured", "met"], goals)
             png = plot_eval_comparison(results, out / "eval_comparison.png", f"{title}: base vs CPT vs SFT")
             if png:
                 doc.img(png, "Evaluation metrics for each checkpoint (bars), by metric group.")
@@ -506,7 +624,7 @@ def run_report(cfg: Params, root: str | Path = ".") -> dict[str, Any]:
                 shutil.copyfile(p, dst)
                 doc.img(dst, f"{p.stem.replace('_', ' ')} (from {cfg.paths.diff})")
 
-        stage_tables = {s: m for s, m in stages.items() if s != "eval"}
+        stage_tables = {s: m for s, m in stages.items() if s not in ("eval", REFERENCE)}
         if stage_tables:
             doc.h(2, "Pipeline counts")
             doc.p("What each stage read, kept and dropped (top reasons), and its headline numbers.")
@@ -557,7 +675,7 @@ def run_report(cfg: Params, root: str | Path = ".") -> dict[str, Any]:
 
         (out / "report.md").write_text(doc.markdown(), encoding="utf-8")
         (out / "report.html").write_text(doc.html(title), encoding="utf-8")
-        (out / "MODEL_CARD.md").write_text(model_card(cfg, results, detail), encoding="utf-8")
+        (out / "MODEL_CARD.md").write_text(model_card(cfg, results, detail, summary), encoding="utf-8")
         files = sorted(p.name for p in out.iterdir())
     return {"files": files, "models": list(results), "stages": list(stages), "notes": notes,
             "table": comparison_rows(results) if results else None}

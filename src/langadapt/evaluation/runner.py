@@ -109,6 +109,13 @@ def load_eval_inputs(cfg: Params, root: Path) -> dict[str, Any]:
     lang, E = cfg.language.code, cfg.eval
     clean = root / cfg.paths.clean
     texts = heldout_texts(clean, cfg.data.heldout_fraction, E.bpb_docs) if clean.exists() else []
+    overlap = None
+    if texts:  # checked, not assumed: held-out documents sharing copied text with the train split are dropped
+        from langadapt.evaluation.honesty import drop_train_overlap
+        from langadapt.train.tokenizer import split_documents
+
+        texts, overlap = drop_train_overlap(texts, (d.text for d in split_documents(
+            clean, cfg.data.heldout_fraction, "train")))
     pairs = read_translation_pairs(root / cfg.paths.translation_pairs, lang)
     pairs = split_pairs(pairs, cfg.data.heldout_pairs_fraction)[1][: E.translation_pairs]
     if E.ifeval_file:
@@ -124,7 +131,7 @@ def load_eval_inputs(cfg: Params, root: Path) -> dict[str, Any]:
     if not pairs:
         notes.append(f"{root / cfg.paths.translation_pairs}: no held-out {lang}-en pairs, translation skipped")
     bench = load_benchmarks(cfg, root)
-    return {"texts": texts, "pairs": pairs, "ifeval": ifeval, "benchmarks": bench,
+    return {"texts": texts, "pairs": pairs, "ifeval": ifeval, "benchmarks": bench, "overlap": overlap,
             "multi_turn": build_multi_turn(lang, E.multi_turn, cfg.seed), "notes": notes + bench["notes"]}
 
 
@@ -330,6 +337,13 @@ def run_eval(cfg: Params, root: str | Path = ".", progress: Callable | None = No
                               "sea_ifeval_prompts": len(inputs["benchmarks"]["sea_ifeval"]),
                               "en_ifeval_prompts": len(inputs["benchmarks"]["en_ifeval"]),
                               "flores_pairs": len(inputs["benchmarks"]["flores"])}}
+        from langadapt.evaluation.honesty import constant_baseline, metric_flags
+
+        baseline = constant_baseline(inputs["ifeval"], inputs["multi_turn"], cfg.language.code)
+        summary["baseline"] = baseline
+        summary["flags"] = {m: metric_flags(r, baseline["metrics"]) for m, r in results.items()}
+        summary["heldout_overlap"] = inputs.get("overlap")
+        summary["counts"]["heldout_bytes"] = sum(len(t.encode("utf-8")) for t in inputs["texts"])
         write_json(out / "summary.json", summary)
     write_json(root / cfg.paths.metrics / "eval.json", results)
     with atomic_write(root / cfg.paths.plots / "eval.csv") as f:

@@ -40,10 +40,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     name: Annotated[str | None, typer.Option(help="Model name clients send (default: the directory name).")] = None,
+    max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies are refused (413).")] = 1 << 20,
+    max_total_tokens: Annotated[int, typer.Option(help="Cap on max_tokens x n per request (400 above).")] = 4096,
 ) -> None:
     """Serve a checkpoint on an OpenAI-compatible endpoint (POST /v1/chat/completions, GET /v1/models)."""
     from langadapt.synth.serve import serve as run
 
     typer.secho(f"serving {checkpoint} as {name or checkpoint.name!r} on http://{host}:{port}/v1", err=True)
-    run(checkpoint, host=host, port=port, model_name=name)
+    run(checkpoint, host=host, port=port, model_name=name, max_body_bytes=max_body_bytes,
+        max_total_tokens=max_total_tokens)
 

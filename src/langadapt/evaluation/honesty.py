@@ -1,0 +1,132 @@
+"""What a published number needs beside it: a trivial baseline, a truncation flag, its sample size, and
+proof that held-out text is not training text.
+
+    from langadapt.evaluation.honesty import constant_baseline, metric_flags, drop_train_overlap
+    base = constant_baseline(ifeval_set, multi_turn_set, "th")   # IF scores of a constant answer
+    metric_flags(results["sft"], base["metrics"])                 # {"ifeval_prompt_strict": ["not above the constant baseline"]}
+    texts, report = drop_train_overlap(heldout, train_texts)      # held-out docs sharing text with training dropped
+
+A constant answer scored by the same verifier is the floor an instruction-following number must clear:
+some constraints (no commas, lowercase, "at most N words", a Thai-script answer) hold for a one-word answer,
+so a model that says nothing useful scores above zero. Each metric's baseline is the best of a few constant
+answers (the strongest trivial baseline, so "above the baseline" means something).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+# One-word answers in the target language, in English, and the empty answer.
+CONSTANT_ANSWERS: dict[str, list[str]] = {
+    "th": ["ได้", "ok", ""],
+    "bo": ["ལགས།", "ok", ""],
+    "zh-Hant": ["好", "ok", ""],
+}
+IF_METRICS = ("ifeval_prompt_strict", "ifeval_prompt_loose", "ifeval_inst_strict", "ifeval_inst_loose",
+              "multiturn_turn2_prompt_strict", "multiturn_turn2_prompt_loose",
+              "multiturn_turn2_inst_strict", "multiturn_turn2_inst_loose")
+# which truncation share a metric's answers have (runner: <group>_truncated_share)
+TRUNCATION_GROUP = {"ifeval": "ifeval", "multiturn": "multiturn", "chrf": "translation", "chrfpp": "translation",
+                    "bleu": "translation"}
+MOSTLY_TRUNCATED = 0.5
+OVERLAP_WINDOW = 50        # characters: a shared 50-character run is copied text, not shared vocabulary
+OVERLAP_MAX_SHARE = 0.2    # a held-out document with more of its characters in shared runs is dropped
+
+
+def constant_baseline(ifeval: list[dict], multi_turn: list[dict], lang: str,
+                      answers: list[str] | None = None) -> dict[str, Any]:
+    """IF metrics of constant answers, scored by the same code as the models (``score_ifeval``).
+
+    Returns ``{"answers": [...], "per_answer": {answer: {metric: v}}, "metrics": {metric: best v},
+    "best_answer": {metric: answer}}``.
+    """
+    from langadapt.evaluation.instruction import summarize_ifeval
+    from langadapt.synth.constraints import score_ifeval
+
+    answers = list(answers if answers is not None else CONSTANT_ANSWERS.get(lang, ["ok", ""]))
+    per: dict[str, dict[str, float]] = {}
+    for a in answers:
+        m: dict[str, float] = {}
+        if ifeval:
+            m.update(summarize_ifeval(score_ifeval([{**r, "response": a} for r in ifeval], lang,
+                                                   source="ifeval", keep_results=False), "ifeval"))
+        if multi_turn:
+            s = score_ifeval([{**x["turn2"], "response": a} for x in multi_turn], lang,
+                             source="multi_turn", keep_results=False)
+            m.update(summarize_ifeval(s, "multiturn_turn2"))
+        per[a] = m
+    best: dict[str, float] = {}
+    best_answer: dict[str, str] = {}
+    for a, m in per.items():
+        for k, v in m.items():
+            if k not in best or v > best[k]:
+                best[k], best_answer[k] = v, a
+    return {"answers": answers, "per_answer": per, "metrics": best, "best_answer": best_answer}
+
+
+def truncation_share(metrics: dict[str, Any], key: str) -> float | None:
+    """The share of answers cut at max_new_tokens behind metric ``key`` (None: not a generated metric)."""
+    group = TRUNCATION_GROUP.get(key.split("_", 1)[0])
+    if group:
+        return metrics.get(f"{group}_truncated_share")
+    if key in ("stability", "code_switch_rate", "foreign_token_share", "judge_score"):
+        return metrics.get("truncated_share")
+    return None
+
+
+def metric_flags(metrics: dict[str, Any], baseline: dict[str, float],
+                 mostly: float = MOSTLY_TRUNCATED) -> dict[str, list[str]]:
+    """Per metric of one model: why it must not be read as a result (empty list: no flag)."""
+    out: dict[str, list[str]] = {}
+    for k, v in metrics.items():
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        flags = []
+        if k in baseline and v <= baseline[k]:
+            flags.append("not above the constant baseline")
+        tr = truncation_share(metrics, k)
+        if tr is not None and tr > mostly:
+            flags.append(f"{tr:.0%} of answers truncated")
+        if flags:
+            out[k] = flags
+    return out
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def drop_train_overlap(heldout: list[str], train: Iterable[str], window: int = OVERLAP_WINDOW,
+                       max_share: float = OVERLAP_MAX_SHARE) -> tuple[list[str], dict[str, Any]]:
+    """Held-out texts minus those sharing more than ``max_share`` of their characters with training text
+    (runs of ``window`` characters, whitespace-normalised). Dedup ran before the split, so this is a check:
+    the report says what it found. Returns (kept texts, report)."""
+    normed = [_norm(t) for t in heldout]
+    index: dict[int, list[tuple[int, int]]] = {}
+    for d, t in enumerate(normed):
+        for i in range(max(0, len(t) - window + 1)):
+            index.setdefault(hash(t[i:i + window]), []).append((d, i))
+    covered = [bytearray(len(t)) for t in normed]
+    train_docs = train_chars = 0
+    for text in train:
+        t = _norm(text)
+        train_docs += 1
+        train_chars += len(t)
+        for i in range(max(0, len(t) - window + 1)):
+            hits = index.get(hash(t[i:i + window]))
+            if hits:
+                piece = t[i:i + window]
+                for d, j in hits:
+                    if normed[d][j:j + window] == piece:
+                        covered[d][j:j + window] = b"\x01" * window
+    shares = [sum(c) / max(1, len(c)) for c in covered]
+    kept = [t for t, s in zip(heldout, shares) if s <= max_share]
+    report = {
+        "window_chars": window, "max_share": max_share, "heldout_docs": len(heldout), "train_docs": train_docs,
+        "train_chars": train_chars, "docs_with_overlap": sum(s > 0 for s in shares),
+        "dropped": len(heldout) - len(kept), "max_overlap_share_kept": round(max([s for s in shares if s <= max_share],
+                                                                                 default=0.0), 4),
+        "mean_overlap_share": round(sum(shares) / max(1, len(shares)), 4),
+    }
+    return kept, report
