@@ -24,7 +24,7 @@ pull: install
 
 demo: pull
 	dvc repro
-	dvc metrics show --md
+	langadapt summary
 
 test: pull
 	$(BIN)/python -m pytest -q tests
