@@ -183,8 +183,8 @@ def command_roots(tree: SourceTree, fn: Any) -> set[str]:
     module_ast = tree.parse(path)
     roots = {tree.module_of(path).rpartition(".")[0]} - {""}  # its package (the __init__ chain)
     top_funcs = {n.name: n for n in module_ast.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    for stmt in module_ast.body:  # top-level imports (not those inside other functions)
-        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+    for stmt in module_ast.body:  # top-level imports, also under if/try (not those inside functions)
+        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             roots |= tree.imported_modules(stmt, path)
     target = _find_function(module_ast, fn)
     todo, done = [target], set()
