@@ -231,9 +231,9 @@ def collect(paths: dict[str, str | Path], texts: dict[str, list[str]], lang: str
     """Run every checkpoint (one at a time, streamed layer by layer) on the probe texts.
 
     Returns ``{label: {set: {"tokens": [L+1 x (n_tokens x d)], "pooled": [...], "ids": [...],
-    "lens": [share per layer], "n_tokens": n}}}`` for sets ``target`` and ``en``.
+    "lens": [share per layer], "n_tokens": n}}}`` for sets ``target`` and ``en``. Both sets go through
+    a model in one padded batch, so its layers, embedding and head are each read once.
     """
-
     from langadapt.text import LANG_SCRIPT, script_ratio
 
     script = LANG_SCRIPT[lang]
@@ -241,46 +241,57 @@ def collect(paths: dict[str, str | Path], texts: dict[str, list[str]], lang: str
     out: dict[str, Any] = {}
     for label, path in paths.items():
         sm = StreamedModel(path)
-        norm = _final_norm(sm.model)
-        target_token = _TargetTokens(sm.tok, script, script_ratio)
-        out[label] = {}
-        for set_name, set_texts in sets.items():
-            out[label][set_name] = _probe_set(sm, norm, target_token, set_texts, max_tokens)
+        out[label] = _probe_sets(sm, _TargetTokens(sm.tok, script, script_ratio), sets, max_tokens)
         sm.close()
-        del sm, norm, target_token
+        del sm
         gc.collect()
     return out
 
 
-def _probe_set(sm: StreamedModel, norm: Any, target_token: Any, texts: list[str], max_tokens: int) -> dict[str, Any]:
-    """One probe set through one model: features per layer and the logit-lens share per layer."""
+def _probe_sets(sm: StreamedModel, target_token: Any, sets: dict[str, list[str]], max_tokens: int) -> dict[str, Any]:
+    """The probe sets through one model: features per layer and the logit-lens share per layer, per set."""
     import torch
 
-    encs = [sm.tok(t, truncation=True, max_length=max_tokens)["input_ids"] for t in texts]
-    encs = [e for e in encs if e]
-    if not encs:
-        return {"tokens": [], "pooled": [], "ids": [], "lens": [], "n_tokens": 0}
-    width = max(len(e) for e in encs)
-    ids = torch.zeros(len(encs), width, dtype=torch.long)
-    mask = torch.zeros(len(encs), width, dtype=torch.long)
-    for i, e in enumerate(encs):  # right padding: a causal model's states of real tokens are unchanged
+    encs = {name: [e for e in (sm.tok(t, truncation=True, max_length=max_tokens)["input_ids"] for t in texts) if e]
+            for name, texts in sets.items()}
+    flat = [e for es in encs.values() for e in es]
+    if not flat:
+        return {name: {"tokens": [], "pooled": [], "ids": [], "lens": [], "n_tokens": 0} for name in sets}
+    width = max(len(e) for e in flat)
+    ids = torch.zeros(len(flat), width, dtype=torch.long)
+    mask = torch.zeros(len(flat), width, dtype=torch.long)
+    for i, e in enumerate(flat):  # right padding: a causal model's states of real tokens are unchanged
         ids[i, : len(e)] = torch.tensor(e)
         mask[i, : len(e)] = 1
     hs = sm.hidden_states(ids, mask)
-    per_layer = [[h[i, : len(e)].float() for i, e in enumerate(encs)] for h in hs]
-    last = len(hs) - 1
-    with torch.no_grad():
-        z = torch.cat([torch.cat(layer) if (li == last or norm is None) else norm(torch.cat(layer))
-                       for li, layer in enumerate(per_layer)])  # the last layer's output is normed already
-        top = sm.top1(z).view(len(hs), -1).tolist()
-    total = sum(len(e) for e in encs)
-    return {
-        "tokens": [torch.cat(layer) for layer in per_layer],
-        "pooled": [torch.stack([h.mean(0) for h in layer]) for layer in per_layer],
-        "ids": encs,
-        "lens": [sum(target_token(t) for t in row) / total for row in top],
-        "n_tokens": total,
-    }
+    del ids, mask
+    # per layer, every real token of every text, in order (set by set): rows of one matrix per layer
+    states = [torch.cat([h[i, : len(e)] for i, e in enumerate(flat)]).float() for h in hs]
+    del hs
+    norm, last = _final_norm(sm.model), len(states) - 1
+    with torch.no_grad():  # the last layer's output is normed already
+        z = torch.cat([h if (li == last or norm is None) else norm(h) for li, h in enumerate(states)])
+        top = sm.top1(z).view(len(states), -1)
+    del z
+    out, t0 = {}, 0
+    for name, es in encs.items():
+        n = sum(len(e) for e in es)
+        if n == 0:
+            out[name] = {"tokens": [], "pooled": [], "ids": [], "lens": [], "n_tokens": 0}
+            continue
+        per_layer = [h[t0 : t0 + n] for h in states]
+        bounds = [0]
+        for e in es:
+            bounds.append(bounds[-1] + len(e))
+        out[name] = {
+            "tokens": per_layer,
+            "pooled": [torch.stack([h[bounds[i] : bounds[i + 1]].mean(0) for i in range(len(es))]) for h in per_layer],
+            "ids": es,
+            "lens": [sum(target_token(t) for t in top[li, t0 : t0 + n].tolist()) / n for li in range(len(states))],
+            "n_tokens": n,
+        }
+        t0 += n
+    return out
 
 
 def run_probes(paths: dict[str, str | Path], cfg: Any, pairs: list[tuple[str, str]]) -> dict[str, Any]:
