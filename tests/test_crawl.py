@@ -284,7 +284,7 @@ def test_private_and_metadata_refused_after_dns_and_redirect(tmp_path, monkeypat
         dialled.append(address[0])
         return real_conn(address, *a, **k)
 
-    monkeypatch.setattr(crawl_mod.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
     monkeypatch.setattr(u3conn, "create_connection", spy)
     rec = Recorder()
     srv, base = make_server({
@@ -425,7 +425,7 @@ def test_crash_before_commit_truncates_and_refetches(site_url, reference, tmp_pa
         real_commit(self)
 
     c = cfg(max_bytes=1_048_576, max_depth=5, warc_max_records=41)
-    monkeypatch.setattr(crawl_mod, "COMMIT_EVERY_S", 0.05)
+    monkeypatch.setattr(crawl_mod.driver, "COMMIT_EVERY_S", 0.05)
     monkeypatch.setattr(crawl_mod.CrawlState, "commit", crashing_commit)
     with pytest.raises(Crash):
         run_crawl([site_url + "/"], tmp_path, c)
@@ -449,7 +449,7 @@ def test_crash_between_rename_and_commit(site_url, reference, tmp_path, monkeypa
             raise Crash()
 
     c = cfg(max_bytes=1_048_576, max_depth=5, warc_max_records=41)
-    monkeypatch.setattr(crawl_mod, "_fsync_dir", crashing_fsync_dir)
+    monkeypatch.setattr(crawl_mod.warc, "_fsync_dir", crashing_fsync_dir)
     with pytest.raises(Crash):
         run_crawl([site_url + "/"], tmp_path, c)
     assert (tmp_path / "crawl-00001.warc.gz").exists() and not list(tmp_path.glob(".crawl-*.part"))

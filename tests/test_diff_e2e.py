@@ -138,3 +138,48 @@ def test_probes_skipped_with_a_reason_when_a_checkpoint_has_no_tokenizer(tmp_pat
     res = run_diff(cfg, checkpoints={"base": a, "cpt": b}, out=tmp_path / "out", probes=True)
     assert res["probes"] is False and res["n_tensors"] == 3
     assert "Probes skipped: " in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_streamed_probes_match_the_whole_model(three_checkpoints):
+    """Layer-by-layer streaming (weights read per layer, embedding and head in slabs) gives the hidden
+    states and logit-lens top-1 of the whole model run in float32, padded batch or not."""
+    from langadapt.analysis import probes
+    from langadapt.train.modeling import load_causal_lm
+
+    texts = ["สวัสดีครับ วันนี้อากาศดี", "ผมชอบกินข้าว", "Hello there, how are you today?"]
+    old = probes.HEAD_SLAB_MB
+    probes.HEAD_SLAB_MB = 0.01  # several slabs even at toy size
+    try:
+        got = probes.collect({"sft": three_checkpoints["sft"]}, {"target": texts}, "th", 32)["sft"]["target"]
+    finally:
+        probes.HEAD_SLAB_MB = old
+    model, tok = load_causal_lm(three_checkpoints["sft"], dtype=torch.float32)
+    norm, head = probes._final_norm(model), model.get_output_embeddings()
+    hits, total = None, 0
+    with torch.no_grad():
+        for i, text in enumerate(texts):
+            ids = tok(text, return_tensors="pt", truncation=True, max_length=32)["input_ids"]
+            assert got["ids"][i] == ids[0].tolist()
+            hs = model(input_ids=ids, output_hidden_states=True).hidden_states
+            hits = hits or [0] * len(hs)
+            start = sum(len(x) for x in got["ids"][:i])
+            for li, h in enumerate(hs):
+                ref = h[0]
+                torch.testing.assert_close(got["tokens"][li][start : start + len(ref)], ref, atol=1e-5, rtol=1e-4)
+                z = ref if (li == len(hs) - 1 or norm is None) else norm(ref)
+                hits[li] += sum(probes._TargetTokens(tok, _script("th"), _ratio())(t) for t in head(z).argmax(-1).tolist())
+            total += ids.shape[1]
+    assert got["n_tokens"] == total
+    assert got["lens"] == [h / total for h in hits]
+
+
+def _ratio():
+    from langadapt.text import script_ratio
+
+    return script_ratio
+
+
+def _script(lang):
+    from langadapt.text import LANG_SCRIPT
+
+    return LANG_SCRIPT[lang]

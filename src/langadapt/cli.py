@@ -59,6 +59,7 @@ def main(
 
 
 def _register_all() -> None:
+    from langadapt import cli_project
     from langadapt.analysis import commands as analysis_cmds
     from langadapt.corpus import commands as corpus_cmds
     from langadapt.evaluation import commands as eval_cmds
@@ -67,7 +68,7 @@ def _register_all() -> None:
     from langadapt.synth import commands as synth_cmds
     from langadapt.train import commands as train_cmds
 
-    for mod in (corpus_cmds, train_cmds, synth_cmds, analysis_cmds, eval_cmds, ifeval_cmds, orch_cmds):
+    for mod in (corpus_cmds, train_cmds, synth_cmds, analysis_cmds, eval_cmds, ifeval_cmds, orch_cmds, cli_project):
         mod.register(app)
 
 

@@ -50,7 +50,7 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
-    """A tqdm progress bar on stderr (quiet when stderr is not a terminal and LANGADAPT_PROGRESS=0)."""
+    """A tqdm progress bar on stderr."""
     from tqdm.auto import tqdm
 
     yield from tqdm(iterable, desc=desc, total=total, unit=unit, file=sys.stderr, mininterval=0.5,

@@ -21,8 +21,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from langadapt.errors import ConfigError
 
-LANGUAGES = ("th", "bo", "zh-Hant")
-
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -394,8 +392,3 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
 def dump_params(params: Params) -> str:
     return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
-
-def resolve(params: Params, rel: str | Path, root: str | Path | None = None) -> Path:
-    """A params path relative to the project root (the directory holding params.yaml)."""
-    p = Path(rel)
-    return p if p.is_absolute() or root is None else Path(root) / p

@@ -279,34 +279,39 @@ def diff_tensor(plan: TensorPlan, cks: dict[str, Checkpoint], opts: SpectrumOpti
 
     out: dict[str, Any] = {}
     for p in pairs:
-        s = acc[p]
-        w, w2, d = math.sqrt(s["w_sq"]), math.sqrt(s["w2_sq"]), math.sqrt(s["d_sq"])
-        rec: dict[str, Any] = {
-            "w_norm": w,
-            "w_after_norm": w2,
-            "dw_norm": d,
-            "rel_change": d / w if w > 0 else None,
-            "cosine": s["dot"] / (w * w2) if w > 0 and w2 > 0 else None,
-            "sigma_max": None,
-            "stable_rank": None,
-            "top_r_energy": None,
-            "spectrum": None,
-        }
-        if spectra[p] is not None:
-            ev, how = spectra[p]
-            rec["spectrum"] = how
-            rec["sigma_max"] = math.sqrt(float(ev[0])) if len(ev) else 0.0
-            if s["d_sq"] > 0 and len(ev) and float(ev[0]) > 0:
-                rec["stable_rank"] = s["d_sq"] / float(ev[0])
-                rec["top_r_energy"] = min(1.0, float(ev[: opts.top_r].sum()) / s["d_sq"])
+        rec = _pair_record(acc[p], spectra[p], opts.top_r)
         if plan.vocab_resized:
-            rec["new_rows"] = _new_rows(plan, cks, p, s, opts)
+            rec["new_rows"] = _new_rows(plan, cks, p, acc[p], opts)
         out[pair_name(p)] = rec
     stage_cos = None
     if len(pairs) == 3:
         d0, d1 = acc[pairs[0]]["d_sq"], acc[pairs[1]]["d_sq"]
         stage_cos = cross / math.sqrt(d0 * d1) if d0 > 0 and d1 > 0 else None
     return {"pairs": out, "stage_cosine": stage_cos, "cross_dot": cross}
+
+
+def _pair_record(s: dict[str, float], spectrum: tuple[Any, str] | None, top_r: int) -> dict[str, Any]:
+    """One stage pair's statistics from its accumulated sums and (if a matrix) its dW spectrum."""
+    w, w2, d = math.sqrt(s["w_sq"]), math.sqrt(s["w2_sq"]), math.sqrt(s["d_sq"])
+    rec: dict[str, Any] = {
+        "w_norm": w,
+        "w_after_norm": w2,
+        "dw_norm": d,
+        "rel_change": d / w if w > 0 else None,
+        "cosine": s["dot"] / (w * w2) if w > 0 and w2 > 0 else None,
+        "sigma_max": None,
+        "stable_rank": None,
+        "top_r_energy": None,
+        "spectrum": None,
+    }
+    if spectrum is not None:
+        ev, how = spectrum
+        rec["spectrum"] = how
+        rec["sigma_max"] = math.sqrt(float(ev[0])) if len(ev) else 0.0
+        if s["d_sq"] > 0 and len(ev) and float(ev[0]) > 0:
+            rec["stable_rank"] = s["d_sq"] / float(ev[0])
+            rec["top_r_energy"] = min(1.0, float(ev[:top_r].sum()) / s["d_sq"])
+    return rec
 
 
 def _randomized_sigma_sq(slabs: _Slabs, pairs, y_parts, niter: int, hold_elems: int) -> dict[Any, Any]:

@@ -4,9 +4,10 @@
     acts = collect({"base": "models/base", "cpt": "models/cpt"}, texts, lang="th", max_tokens=128)
     linear_cka(X, Y)                              # Kornblith et al. 2019, centred features
 
-Unlike the tensor diff, a probe needs the model in memory: the checkpoints are loaded one at a time
-(``load_causal_lm``, float32), run on the probe texts, and freed before the next. For a large model that
-is one model's memory, so `diff.probes: false` turns them off.
+Like the tensor diff, the probes never hold a whole model: the checkpoints run one at a time, and each is
+streamed (``StreamedModel``): a decoder layer's weights are read from the safetensors files (stored dtype,
+computed in float32) just before it runs and freed after; the embedding rows and the LM head are read in
+slabs. All probe texts of a set go through in one padded batch, so each layer is read once per set.
 
 - CKA: hidden states of every layer (0 = the embedding output) as features; ``tokens`` uses every token's
   state (needs the same tokenization in both checkpoints, else it falls back to ``pooled``: the mean over
@@ -97,66 +98,199 @@ def _final_norm(model: Any) -> Any:
     return None
 
 
-def _load(path: str | Path) -> tuple[Any, Any]:
-    import torch
+HEAD_SLAB_MB = 16  # float32 MB of LM-head rows read at a time by the logit lens
+LOGITS_BLOCK_MB = 64  # float32 MB of logits computed at a time
 
-    from langadapt.train.modeling import load_causal_lm
 
-    model, tok = load_causal_lm(path, dtype=torch.float32)
-    return model.eval(), tok
+class StreamedModel:
+    """A causal LM whose weights stay on disk: each decoder layer is read when it runs and freed after.
+
+    The model is built from its config with parameters on the ``meta`` device (buffers such as rotary
+    frequencies are real); forward hooks load a layer's tensors from the safetensors files just before
+    it runs (stored dtype -> float32, one layer at a time) and drop them after. The embedding is not
+    loaded: ``embed`` gathers the rows of the given token ids slab by slab; the LM head is never loaded:
+    ``top1`` streams it in row slabs. Peak memory: one layer plus a slab, plus activations.
+    """
+
+    def __init__(self, path: str | Path):
+        import torch
+        from accelerate import init_empty_weights
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        from langadapt.analysis.checkpoint import EMBED_NAMES, LM_HEAD_NAMES, open_checkpoint
+        from langadapt.train.modeling import check_checkpoint_dir, load_tokenizer
+
+        path = Path(path)
+        check_checkpoint_dir(path)
+        self.ck = open_checkpoint(path)
+        self.tok = load_tokenizer(path)
+        try:
+            config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+            with init_empty_weights(include_buffers=False):
+                self.model = AutoModelForCausalLM.from_config(config, trust_remote_code=False,
+                                                              dtype=torch.float32)
+        except Exception as e:  # noqa: BLE001 - transformers raises many types; name the checkpoint
+            raise ModelError(f"model {str(path)!r}: cannot be built from its config ({type(e).__name__}: {e})") from None
+        self.model.eval()
+        self.base = getattr(self.model, "base_model", self.model)
+        self.embed_name = next((n for n in EMBED_NAMES if n in self.ck.names()), None)
+        self.head_name = next((n for n in LM_HEAD_NAMES if n in self.ck.names()), self.embed_name)
+        if self.embed_name is None:
+            raise ModelError(f"{path}: no embedding tensor ({', '.join(EMBED_NAMES)})")
+        self.layers = max((m for m in self.base.children() if isinstance(m, torch.nn.ModuleList)), key=len)
+        prefixes = {id(m): n for n, m in self.model.named_modules()}
+        self._hooks = []
+        for layer in self.layers:
+            prefix = prefixes[id(layer)] + "."
+            self._hooks.append(layer.register_forward_pre_hook(lambda m, a, p=prefix: self._load(m, p)))
+            self._hooks.append(layer.register_forward_hook(lambda m, a, o: self._free(m)))
+        # the rest (final norm and the like: small) is loaded once; embedding and head never
+        skip = {id(p) for p in self.layers.parameters()}
+        for mod in (self.model.get_input_embeddings(), self.model.get_output_embeddings()):
+            if mod is not None:
+                skip |= {id(p) for p in mod.parameters()}
+        for name, param in self.model.named_parameters():
+            if id(param) not in skip:
+                self._set(name, self._read(name))
+
+    def _read(self, name: str) -> Any:
+        from langadapt.analysis.checkpoint import canonical_name
+
+        canon = canonical_name(name)
+        if canon not in self.ck.names():
+            raise ModelError(f"{self.ck.path}: tensor {canon!r} (parameter {name!r}) is not in the checkpoint")
+        return self.ck.read(canon)
+
+    def _set(self, name: str, value: Any) -> None:
+        from accelerate.utils import set_module_tensor_to_device
+
+        set_module_tensor_to_device(self.model, name, "cpu" if value is not None else "meta", value=value)
+
+    def _load(self, module: Any, prefix: str) -> None:
+        from accelerate.utils import set_module_tensor_to_device
+
+        for name, _ in module.named_parameters():
+            set_module_tensor_to_device(module, name, "cpu", value=self._read(prefix + name))
+
+    def _free(self, module: Any) -> None:
+        module.to("meta")
+
+    def embed(self, ids: Any) -> Any:
+        """Embeddings of a LongTensor of token ids (any shape), gathered from row slabs of the matrix."""
+        import torch
+
+        rows, dim = self.ck.shape(self.embed_name)
+        out = torch.zeros(*ids.shape, dim, dtype=torch.float32)
+        step = max(1, int(HEAD_SLAB_MB * 2**20) // (4 * dim))
+        wanted = torch.unique(ids)
+        for r0 in range(0, rows, step):
+            r1 = min(rows, r0 + step)
+            inside = wanted[(wanted >= r0) & (wanted < r1)]
+            if inside.numel() == 0:
+                continue
+            slab = self.ck.read(self.embed_name, rows=(r0, r1))
+            for i in inside.tolist():
+                out[ids == i] = slab[i - r0]
+        scale = getattr(self.model.get_input_embeddings(), "embed_scale", None)  # Gemma scales its embeddings
+        return out * scale.to(torch.float32) if scale is not None else out
+
+    def hidden_states(self, input_ids: Any, attention_mask: Any) -> tuple[Any, ...]:
+        """Every layer's hidden states (0 = embedding output), one layer's weights in memory at a time."""
+        import torch
+
+        with torch.no_grad():
+            out = self.base(inputs_embeds=self.embed(input_ids), attention_mask=attention_mask,
+                            output_hidden_states=True, use_cache=False)
+        return out.hidden_states
+
+    def top1(self, z: Any) -> Any:
+        """argmax over the vocabulary of ``z @ head.T`` (z: n x d), reading the head in row slabs."""
+        import torch
+
+        rows, dim = self.ck.shape(self.head_name)
+        step = max(1, int(HEAD_SLAB_MB * 2**20) // (4 * dim))
+        block = max(1, LOGITS_BLOCK_MB * 2**20 // (4 * step))
+        best = torch.full((z.shape[0],), -float("inf"))
+        arg = torch.zeros(z.shape[0], dtype=torch.long)
+        for r0 in range(0, rows, step):
+            w = self.ck.read(self.head_name, rows=(r0, min(rows, r0 + step)))
+            for b0 in range(0, z.shape[0], block):
+                vals, idx = (z[b0 : b0 + block] @ w.T).max(-1)
+                better = vals > best[b0 : b0 + block]
+                best[b0 : b0 + block] = torch.where(better, vals, best[b0 : b0 + block])
+                arg[b0 : b0 + block] = torch.where(better, idx + r0, arg[b0 : b0 + block])
+        return arg
+
+    def close(self) -> None:
+        for h in self._hooks:
+            h.remove()
+        self.model = self.base = self.layers = None
 
 
 def collect(paths: dict[str, str | Path], texts: dict[str, list[str]], lang: str, max_tokens: int) -> dict[str, Any]:
-    """Run every checkpoint (one at a time) on the probe texts: per-layer features and the logit lens.
+    """Run every checkpoint (one at a time, streamed layer by layer) on the probe texts.
 
     Returns ``{label: {set: {"tokens": [L+1 x (n_tokens x d)], "pooled": [...], "ids": [...],
-    "lens": [share per layer]}}}`` for sets ``target`` and ``en``.
+    "lens": [share per layer], "n_tokens": n}}}`` for sets ``target`` and ``en``. Both sets go through
+    a model in one padded batch, so its layers, embedding and head are each read once.
     """
-    import torch
-
     from langadapt.text import LANG_SCRIPT, script_ratio
 
     script = LANG_SCRIPT[lang]
+    sets = {k: v for k, v in texts.items() if k in ("target", "en") and v}
     out: dict[str, Any] = {}
     for label, path in paths.items():
-        model, tok = _load(path)
-        norm, head = _final_norm(model), model.get_output_embeddings()
-        target_token = _TargetTokens(tok, script, script_ratio)
-
-        out[label] = {}
-        for set_name, set_texts in texts.items():
-            if set_name not in ("target", "en") or not set_texts:
-                continue
-            per_layer: list[list[Any]] = []
-            ids_all: list[list[int]] = []
-            hits: list[int] = []
-            total = 0
-            with torch.no_grad():
-                for text in set_texts:
-                    enc = tok(text, return_tensors="pt", truncation=True, max_length=max_tokens)
-                    if enc["input_ids"].shape[1] == 0:
-                        continue
-                    hs = model(input_ids=enc["input_ids"], output_hidden_states=True).hidden_states
-                    if not per_layer:
-                        per_layer = [[] for _ in hs]
-                        hits = [0] * len(hs)
-                    for li, h in enumerate(hs):
-                        h = h[0].float()
-                        per_layer[li].append(h)
-                        z = h if (li == len(hs) - 1 or norm is None) else norm(h)  # the last is normed already
-                        top = head(z).argmax(-1).tolist()
-                        hits[li] += sum(target_token(t) for t in top)
-                    total += enc["input_ids"].shape[1]
-                    ids_all.append(enc["input_ids"][0].tolist())
-            out[label][set_name] = {
-                "tokens": [torch.cat(layer) for layer in per_layer],
-                "pooled": [torch.stack([h.mean(0) for h in layer]) for layer in per_layer],
-                "ids": ids_all,
-                "lens": [h / total for h in hits] if total else [],
-                "n_tokens": total,
-            }
-        del model, tok, norm, head, target_token
+        sm = StreamedModel(path)
+        out[label] = _probe_sets(sm, _TargetTokens(sm.tok, script, script_ratio), sets, max_tokens)
+        sm.close()
+        del sm
         gc.collect()
+    return out
+
+
+def _probe_sets(sm: StreamedModel, target_token: Any, sets: dict[str, list[str]], max_tokens: int) -> dict[str, Any]:
+    """The probe sets through one model: features per layer and the logit-lens share per layer, per set."""
+    import torch
+
+    encs = {name: [e for e in (sm.tok(t, truncation=True, max_length=max_tokens)["input_ids"] for t in texts) if e]
+            for name, texts in sets.items()}
+    flat = [e for es in encs.values() for e in es]
+    if not flat:
+        return {name: {"tokens": [], "pooled": [], "ids": [], "lens": [], "n_tokens": 0} for name in sets}
+    width = max(len(e) for e in flat)
+    ids = torch.zeros(len(flat), width, dtype=torch.long)
+    mask = torch.zeros(len(flat), width, dtype=torch.long)
+    for i, e in enumerate(flat):  # right padding: a causal model's states of real tokens are unchanged
+        ids[i, : len(e)] = torch.tensor(e)
+        mask[i, : len(e)] = 1
+    hs = sm.hidden_states(ids, mask)
+    del ids, mask
+    # per layer, every real token of every text, in order (set by set): rows of one matrix per layer
+    states = [torch.cat([h[i, : len(e)] for i, e in enumerate(flat)]).float() for h in hs]
+    del hs
+    norm, last = _final_norm(sm.model), len(states) - 1
+    with torch.no_grad():  # the last layer's output is normed already
+        z = torch.cat([h if (li == last or norm is None) else norm(h) for li, h in enumerate(states)])
+        top = sm.top1(z).view(len(states), -1)
+    del z
+    out, t0 = {}, 0
+    for name, es in encs.items():
+        n = sum(len(e) for e in es)
+        if n == 0:
+            out[name] = {"tokens": [], "pooled": [], "ids": [], "lens": [], "n_tokens": 0}
+            continue
+        per_layer = [h[t0 : t0 + n] for h in states]
+        bounds = [0]
+        for e in es:
+            bounds.append(bounds[-1] + len(e))
+        out[name] = {
+            "tokens": per_layer,
+            "pooled": [torch.stack([h[bounds[i] : bounds[i + 1]].mean(0) for i in range(len(es))]) for h in per_layer],
+            "ids": es,
+            "lens": [sum(target_token(t) for t in top[li, t0 : t0 + n].tolist()) / n for li in range(len(states))],
+            "n_tokens": n,
+        }
+        t0 += n
     return out
 
 

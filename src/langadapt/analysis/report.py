@@ -122,30 +122,7 @@ def summary_md(result: dict[str, Any], probes: dict[str, Any] | None, top_k: int
              f"top-{result['top_r']} energy = share of ||dW||^2 a rank-{result['top_r']} LoRA could hold.")
     L.append("")
     for p in result["pairs"]:
-        mk = result["metrics"][p.replace("->", "_")]
-        L.append(f"## {p}")
-        L.append("")
-        tot = mk["rel_change_total"]
-        L.append(f"- whole model: relative change {tot:.3g}" if tot is not None else "- whole model: no weights")
-        kinds = sorted(((k, v) for k, v in mk["mean_rel_change"].items() if v > 0), key=lambda kv: -kv[1])
-        L.append("- modules that moved most (mean relative change): "
-                 + ", ".join(f"**{k}** {v:.3g}" for k, v in kinds[:4]))
-        L.append(f"- share of ||dW||^2 in the embedding: {_pct(mk['embed_share'])}, in the LM head: "
-                 f"{_pct(mk['lm_head_share'])}")
-        if any(result["tied"].values()) and (mk.get("embed_share") or 0) > 0.5:
-            # honesty: with tied weights the output layer's frequency learning lands in the embedding
-            L.append("- caveat: the embedding is tied to the LM head, so its share includes the output layer "
-                     "learning token frequencies (what any model does first on a new corpus); read the per-layer "
-                     "changes of attention and MLP below for where else training moved the model")
-        top = sorted(result["tensors"], key=lambda t: t["pairs"][p]["rel_change"] or 0.0, reverse=True)[:min(5, top_k)]
-        L.append("")
-        L.append(f"| tensor | rel. change | cos(W, W') | stable rank | top-{result['top_r']} energy |")
-        L.append("|---|---|---|---|---|")
-        for t in top:
-            s = t["pairs"][p]
-            L.append(f"| `{t['name']}`{' (tied)' if t['tied'] else ''} | {_g(s['rel_change'])} | {_g(s['cosine'], 4)} "
-                     f"| {_g(s['stable_rank'])} | {_g(s['top_r_energy'])} |")
-        L.append("")
+        L.extend(_pair_section(result, p, top_k))
     cs = result["metrics"].get("cpt_sft_cosine")
     if cs:
         L.append("## CPT vs SFT")
@@ -154,39 +131,11 @@ def summary_md(result: dict[str, Any], probes: dict[str, Any] | None, top_k: int
                  "(0: the stages push unrelated directions; > 0: SFT continues CPT; < 0: SFT undoes it).")
         L.append("")
     if probes and "cka" in probes:
-        L.append("## Probes")
-        L.append("")
-        L.append(f"{probes['texts']['target']} target texts ({probes['texts']['target_source']}), "
-                 f"{probes['texts']['en']} English texts.")
-        L.append("")
-        for p, sets in probes["cka"].items():
-            for s, v in sets.items():
-                vals = v["cka"]
-                if vals:
-                    low = min(range(len(vals)), key=lambda i: vals[i])
-                    L.append(f"- CKA {p} on {'target' if s == 'target' else 'English'} texts ({v['features']}): "
-                             f"mean {sum(vals) / len(vals):.3f}, lowest {vals[low]:.3f} at layer {low}")
-        for lab, sets in probes["logit_lens"].items():
-            v = sets.get("target") or []
-            if v:
-                first = next((i for i, x in enumerate(v) if x >= 0.5), None)
-                L.append(f"- logit lens {lab}: target-script top-1 share {v[-1]:.2f} at the last layer; "
-                         + (f"first layer above 50%: {first}" if first is not None else "never above 50%"))
-        L.append("")
+        L.extend(_probes_section(probes))
     elif probes and "skipped" in probes:
         L.append(f"Probes skipped: {probes['skipped']}")
         L.append("")
-    notes = []
-    resized = [t for t in result["tensors"] if t["vocab_resized"]]
-    for t in resized:
-        for p in result["pairs"]:
-            nr = t["pairs"][p].get("new_rows") or {}
-            if nr.get("added") or nr.get("removed"):
-                notes.append(f"`{t['name']}` {p}: vocabulary resized, {nr['shared']} shared rows compared, "
-                             f"{nr['added']} new rows (RMS row norm {_g(nr['added_rms_row_norm'])} vs "
-                             f"{_g(nr['shared_rms_row_norm'])} for the shared rows), {nr['removed']} removed")
-    for name, have in result["only_in"].items():
-        notes.append(f"`{name}` only in {', '.join(have)} (not compared)")
+    notes = _notes(result)
     if notes:
         L.append("## Notes")
         L.append("")
@@ -198,6 +147,69 @@ def summary_md(result: dict[str, Any], probes: dict[str, Any] | None, top_k: int
         L.append(f"![{f}]({f})")
     L.append("")
     return "\n".join(L)
+
+
+def _pair_section(result: dict[str, Any], p: str, top_k: int) -> list[str]:
+    mk = result["metrics"][p.replace("->", "_")]
+    L = [f"## {p}", ""]
+    tot = mk["rel_change_total"]
+    L.append(f"- whole model: relative change {tot:.3g}" if tot is not None else "- whole model: no weights")
+    kinds = sorted(((k, v) for k, v in mk["mean_rel_change"].items() if v > 0), key=lambda kv: -kv[1])
+    L.append("- modules that moved most (mean relative change): "
+             + ", ".join(f"**{k}** {v:.3g}" for k, v in kinds[:4]))
+    L.append(f"- share of ||dW||^2 in the embedding: {_pct(mk['embed_share'])}, in the LM head: "
+             f"{_pct(mk['lm_head_share'])}")
+    if any(result["tied"].values()) and (mk.get("embed_share") or 0) > 0.5:
+        # honesty: with tied weights the output layer's frequency learning lands in the embedding
+        L.append("- caveat: the embedding is tied to the LM head, so its share includes the output layer "
+                 "learning token frequencies (what any model does first on a new corpus); read the per-layer "
+                 "changes of attention and MLP below for where else training moved the model")
+    top = sorted(result["tensors"], key=lambda t: t["pairs"][p]["rel_change"] or 0.0, reverse=True)[:min(5, top_k)]
+    L.append("")
+    L.append(f"| tensor | rel. change | cos(W, W') | stable rank | top-{result['top_r']} energy |")
+    L.append("|---|---|---|---|---|")
+    for t in top:
+        s = t["pairs"][p]
+        L.append(f"| `{t['name']}`{' (tied)' if t['tied'] else ''} | {_g(s['rel_change'])} | {_g(s['cosine'], 4)} "
+                 f"| {_g(s['stable_rank'])} | {_g(s['top_r_energy'])} |")
+    L.append("")
+    return L
+
+
+def _probes_section(probes: dict[str, Any]) -> list[str]:
+    L = ["## Probes", ""]
+    L.append(f"{probes['texts']['target']} target texts ({probes['texts']['target_source']}), "
+             f"{probes['texts']['en']} English texts.")
+    L.append("")
+    for p, sets in probes["cka"].items():
+        for s, v in sets.items():
+            vals = v["cka"]
+            if vals:
+                low = min(range(len(vals)), key=lambda i: vals[i])
+                L.append(f"- CKA {p} on {'target' if s == 'target' else 'English'} texts ({v['features']}): "
+                         f"mean {sum(vals) / len(vals):.3f}, lowest {vals[low]:.3f} at layer {low}")
+    for lab, sets in probes["logit_lens"].items():
+        v = sets.get("target") or []
+        if v:
+            first = next((i for i, x in enumerate(v) if x >= 0.5), None)
+            L.append(f"- logit lens {lab}: target-script top-1 share {v[-1]:.2f} at the last layer; "
+                     + (f"first layer above 50%: {first}" if first is not None else "never above 50%"))
+    L.append("")
+    return L
+
+
+def _notes(result: dict[str, Any]) -> list[str]:
+    notes = []
+    for t in (t for t in result["tensors"] if t["vocab_resized"]):
+        for p in result["pairs"]:
+            nr = t["pairs"][p].get("new_rows") or {}
+            if nr.get("added") or nr.get("removed"):
+                notes.append(f"`{t['name']}` {p}: vocabulary resized, {nr['shared']} shared rows compared, "
+                             f"{nr['added']} new rows (RMS row norm {_g(nr['added_rms_row_norm'])} vs "
+                             f"{_g(nr['shared_rms_row_norm'])} for the shared rows), {nr['removed']} removed")
+    for name, have in result["only_in"].items():
+        notes.append(f"`{name}` only in {', '.join(have)} (not compared)")
+    return notes
 
 
 def _g(v: Any, digits: int = 3) -> str:
