@@ -88,6 +88,26 @@ def test_exact_reasons_thai(th_filter):
     assert reason(th_filter, THAI_NEWS + "\nLorem ipsum dolor sit amet") == "boilerplate:lorem_ipsum"
 
 
+def test_separator_lines_and_dot_runs_are_layout(th_filter):
+    """Thai releases often end with a drawn rule ("......"): one ellipsis at most, never dozens (issue 16)."""
+    from langadapt.corpus.quality import QualityFilter
+    from langadapt.text import words
+
+    q = QualityFilter("th")
+    for rule in ("." * 60, "-" * 40, "*" * 30, "= = = = = ="):
+        doc = _doc(THAI_NEWS + "\n" + rule)
+        assert th_filter.apply(doc)[0] is None, rule
+    # Each run of dots counts once: 3 runs of 24 dots over the words is 3 / n, not 24 / n
+    text = THAI_NEWS.replace(" ", " " + "." * 24 + " ", 3)
+    n = len(words(text, "th"))
+    r, _ = QualityFilter("th", {"max_symbol_word_ratio": 2.9 / n}).check(text, words(text, "th"))
+    assert r == "quality:symbol_word_ratio"
+    assert QualityFilter("th", {"max_symbol_word_ratio": 3.0 / n}).check(text, words(text, "th"))[0] is None
+    # Real ellipsis lines still count: most lines trailing off with "..." is a teaser page
+    teaser = "\n".join(ln[:80] + "..." for ln in THAI_NEWS.split("\n"))
+    assert q.check(teaser, words(teaser, "th"))[0] == "quality:ellipsis_lines"
+
+
 def test_spam_details_name_the_terms(th_filter):
     r, details = th_filter.apply(_doc(GAMBLING))
     assert r == "spam:gambling"

@@ -13,13 +13,18 @@ by whitespace.
 - ``boilerplate:lorem_ipsum``; ``boilerplate:lines`` when more than ``max_boilerplate_lines_ratio`` of
   the lines are boilerplate (C4: cookie/JavaScript/privacy lines; such lines are removed from kept docs).
 - ``quality:too_few_words`` / ``quality:too_many_words`` (Gopher), ``quality:short_words`` /
-  ``quality:long_words`` (mean word length), ``quality:symbol_word_ratio`` (``#`` and ``...`` per word),
+  ``quality:long_words`` (mean word length), ``quality:symbol_word_ratio`` (``#`` and ellipses per word:
+  a run of dots ``......`` or ``…`` is one ellipsis),
   ``quality:bullet_lines``, ``quality:ellipsis_lines``, ``quality:non_alpha_words``,
   ``quality:few_stop_words``, ``quality:digit_ratio``, ``quality:symbol_ratio``.
 - ``quality:dup_lines``, ``quality:dup_paragraphs``, ``quality:dup_line_chars``, ``quality:dup_para_chars``,
   ``quality:top_<n>gram`` (n = 2..4), ``quality:dup_<n>gram`` (n = 5..10) (Gopher repetition as
   datatrove computes it: characters of the n-gram words over the text length).
 - ``quality:line_punct``, ``quality:short_lines``, ``quality:newline_ratio`` (C4 / FineWeb).
+
+Separator lines (a rule drawn with ``-``, ``*``, ``=``, ``.``, ``_`` ... and nothing else, as many Thai
+releases end with ``........................``) are layout, not prose: the line-based ratios and the
+symbol counts skip them (the words and the repetition checks see the text as it is).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ _DIGIT_RE = re.compile(r"\d")
 # Tibetan writing, Thai vowel marks are not symbols), nor a combining accent.
 _SYMBOL_RE = re.compile(r"[^\w\s\u0e00-\u0e7f\u0f00-\u0fff\u0300-\u036f]")
 _LOREM_RE = re.compile(r"lorem ipsum", re.IGNORECASE)
+_ELLIPSIS_RE = re.compile(r"\.{3,}|…+")  # Gopher counts "..."; a run of dots is one ellipsis, not len/3
+_SEPARATOR_RE = re.compile(r"[-_=*~.·•…#+/\\|<>—–\s]{3,}")  # a whole line of these is a drawn rule
 _MASK = np.uint64((1 << 64) - 1)
 
 
@@ -105,11 +112,13 @@ class QualityFilter:
             return "quality:short_words", {"mean_word_length": round(mean_len, 3)}
         if self._on("max_avg_word_length") and mean_len > t["max_avg_word_length"]:
             return "quality:long_words", {"mean_word_length": round(mean_len, 3)}
+        all_lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+        lines = [ln for ln in all_lines if not _SEPARATOR_RE.fullmatch(ln)]
+        prose = "\n".join(lines) if len(lines) < len(all_lines) else text  # text without separator lines
         if self._on("max_symbol_word_ratio"):
-            r = (text.count("#") + text.count("...") + text.count("…")) / max(1, n)
+            r = (prose.count("#") + len(_ELLIPSIS_RE.findall(prose))) / max(1, n)
             if r > t["max_symbol_word_ratio"]:
                 return "quality:symbol_word_ratio", {"ratio": round(r, 4)}
-        lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
         n_lines = max(1, len(lines))
         if self._on("max_bullet_lines_ratio"):
             r = sum(1 for ln in lines if ln.startswith(_BULLETS)) / n_lines
@@ -127,13 +136,13 @@ class QualityFilter:
             found = self.stop_words.intersection(w.lower() for w in words)
             if len(found) < t["min_stop_words"]:
                 return "quality:few_stop_words", {"stop_words": len(found)}
-        non_space = max(1, len(text) - sum(text.count(c) for c in " \n\t"))
+        non_space = max(1, len(prose) - sum(prose.count(c) for c in " \n\t"))
         if self._on("max_digit_ratio"):
-            r = len(_DIGIT_RE.findall(text)) / non_space
+            r = len(_DIGIT_RE.findall(prose)) / non_space
             if r > t["max_digit_ratio"]:
                 return "quality:digit_ratio", {"ratio": round(r, 4)}
         if self._on("max_symbol_ratio"):
-            r = len(_SYMBOL_RE.findall(text)) / non_space
+            r = len(_SYMBOL_RE.findall(prose)) / non_space
             if r > t["max_symbol_ratio"]:
                 return "quality:symbol_ratio", {"ratio": round(r, 4)}
 
