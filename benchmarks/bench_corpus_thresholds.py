@@ -4,7 +4,7 @@
     python benchmarks/bench_corpus_thresholds.py --wisesight 0      # articles only
     python benchmarks/bench_corpus_thresholds.py --wisesight -1     # all 26,787 wisesight posts (slow)
 
-Inputs (../shared/data/th; not needed by the project at run time, only by this measurement):
+Inputs (../shared/data/th, or $LANGADAPT_SHARED_DATA/th; not needed by the project at run time, only by this measurement):
 - ``thaigov-news.jsonl``: 966 Thai government news releases (public domain), each wrapped as one HTML page
   with site chrome (nav, footer) as a crawl would see it;
 - ``wisesight/{pos,neg,neu,q}.txt``: Wisesight sentiment corpus posts (CC0), one page per post (a sample
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -31,7 +32,7 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "th"
+SHARED = Path(os.environ.get("LANGADAPT_SHARED_DATA", REPO.parent / "shared" / "data")) / "th"
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 

@@ -22,6 +22,14 @@ by whitespace.
   datatrove computes it: characters of the n-gram words over the text length).
 - ``quality:line_punct``, ``quality:short_lines``, ``quality:newline_ratio`` (C4 / FineWeb).
 
+Two measurements follow the layout of real pages rather than the raw text (issue 16; measured on 966 Thai
+government releases, benchmarks/bench_corpus_thresholds.py):
+
+- a number is one word in ``quality:non_alpha_words`` (``1,287,270`` or ``๐๘.๓๐`` is one number, where the
+  Thai segmenter returns three or two digit tokens), so figures in a report do not read as symbol noise;
+- a headline restated by a following line in the first lines of a page (headline, then the lede that
+  repeats it: Thai news does this on nearly every page) is measured once by the repetition checks.
+
 Separator lines (a rule drawn with ``-``, ``*``, ``=``, ``.``, ``_`` ... and nothing else, as many Thai
 releases end with ``........................``) are layout, not prose: the line-based ratios and the
 symbol counts skip them (the words and the repetition checks see the text as it is).
@@ -36,6 +44,7 @@ import numpy as np
 
 from langadapt.errors import ConfigError
 from langadapt.text import language_profile, paragraphs
+from langadapt.text import words as segment_words
 
 _BULLETS = ("•", "-", "*", "‣", "⁃", "◦", "▪", "●", "○", "➢", "►", "✓", "✔", "–", "—", "·")
 _DIGIT_RE = re.compile(r"\d")
@@ -44,6 +53,10 @@ _DIGIT_RE = re.compile(r"\d")
 _SYMBOL_RE = re.compile(r"[^\w\s\u0e00-\u0e7f\u0f00-\u0fff\u0300-\u036f]")
 _LOREM_RE = re.compile(r"lorem ipsum", re.IGNORECASE)
 _ELLIPSIS_RE = re.compile(r"\.{3,}|…+")  # Gopher counts "..."; a run of dots is one ellipsis, not len/3
+_NUMBER_RE = re.compile(r"\d+(?:[.,:/]\d+)*")  # one number, as a reader counts it (any script's digits)
+_RESTATE_SPAN = 6  # the headline region: a line among the first this many that a later one repeats
+_HEADLINE_CHARS = 300  # longer lines are paragraphs, not headlines
+_NORM_RE = re.compile(r"[\s\"'“”‘’]+")
 _SEPARATOR_RE = re.compile(r"[-_=*~.·•…#+/\\|<>—–\s]{3,}")  # a whole line of these is a drawn rule
 _MASK = np.uint64((1 << 64) - 1)
 
@@ -129,7 +142,9 @@ class QualityFilter:
             if r > t["max_ellipsis_lines_ratio"]:
                 return "quality:ellipsis_lines", {"ratio": round(r, 4)}
         if self._on("min_alpha_words_ratio"):
-            r = sum(1 for w in words if any(c.isalpha() for c in w)) / max(1, n)
+            alpha = sum(1 for w in words if any(c.isalpha() for c in w))
+            symbols = sum(1 for w in words if not any(c.isalnum() for c in w))
+            r = alpha / max(1, alpha + symbols + len(_NUMBER_RE.findall(prose)))
             if r < t["min_alpha_words_ratio"]:
                 return "quality:non_alpha_words", {"ratio": round(r, 4)}
         if self._on("min_stop_words") and t["min_stop_words"] > 0:
@@ -146,7 +161,14 @@ class QualityFilter:
             if r > t["max_symbol_ratio"]:
                 return "quality:symbol_ratio", {"ratio": round(r, 4)}
 
-        reason, details = self._repetition(text, lines, words, lens, total_chars)
+        rep = (text, lines, words, lens)
+        restated = _restated_head(lines)
+        if restated:  # measure the headline once (see the module docstring)
+            rep_lines = [ln for i, ln in enumerate(lines) if i not in restated]
+            rep_text = "\n".join(rep_lines)
+            rep_words = segment_words(rep_text, self.lang)
+            rep = (rep_text, rep_lines, rep_words, np.array([len(w) for w in rep_words], dtype=np.int64))
+        reason, details = self._repetition(*rep)
         if reason:
             return reason, details
 
@@ -165,7 +187,7 @@ class QualityFilter:
                 return "quality:newline_ratio", {"ratio": round(r, 4)}
         return None, {"words": n, "mean_word_length": round(mean_len, 3)}
 
-    def _repetition(self, text, lines, words, lens, total_chars) -> tuple[str | None, dict[str, Any]]:
+    def _repetition(self, text, lines, words, lens) -> tuple[str | None, dict[str, Any]]:
         t = self.t
         text_len = max(1, len(text))
         dl, dlc = _dup_fraction(lines)
@@ -195,6 +217,19 @@ class QualityFilter:
                 if f > t[key]:
                     return f"quality:dup_{n}gram", {"fraction": round(f, 4)}
         return None, {}
+
+
+def _restated_head(lines: list[str]) -> set[int]:
+    """Indices of headline-length lines among the first ``_RESTATE_SPAN`` whose text (spaces and quotes
+    aside) one of the next two lines repeats: the headline that a page's title, its dateline and its
+    lede restate. Only near neighbours and short lines, so a page pasted twice is still a duplicate."""
+    head = lines[: _RESTATE_SPAN + 2]
+    norm = [_NORM_RE.sub("", ln) if len(ln) <= _HEADLINE_CHARS else "\0" for ln in head]
+    full = [_NORM_RE.sub("", ln) for ln in head]
+    return {
+        i for i in range(min(_RESTATE_SPAN, len(head)))
+        if norm[i] and norm[i] != "\0" and any(norm[i] in full[j] for j in range(i + 1, min(i + 3, len(head))))
+    }
 
 
 def _dup_fraction(items: list[str]) -> tuple[float, int]:
