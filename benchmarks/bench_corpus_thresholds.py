@@ -36,10 +36,10 @@ SHARED = Path(os.environ.get("LANGADAPT_SHARED_DATA", REPO.parent / "shared" / "
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_corpus_datatrove import page_html  # noqa: E402
+from bench_corpus_datatrove import page_html
 
-from langadapt.config import load_params  # noqa: E402
-from langadapt.corpus.warcs import Page, write_warc  # noqa: E402
+from langadapt.config import load_params
+from langadapt.corpus.warcs import Page, write_warc
 
 CONTROLS = {
     "spam": (
@@ -51,16 +51,16 @@ CONTROLS = {
     ),
     "english": (
         "Dengue",
-        ["The health ministry said dengue cases rose in several northern provinces during the rainy season. "
+        [("The health ministry said dengue cases rose in several northern provinces during the rainy season. "
          "Officials visited communities to explain how to remove mosquito breeding sites, and hospitals "
          "prepared enough medicine for patients with high fever. Schools will teach children how to "
-         "protect themselves from mosquito bites before outdoor activities."],
+         "protect themselves from mosquito bites before outdoor activities.")],
         "prefilter:script_ratio",
     ),
     "tibetan": (
         "བོད།",
-        ["བོད་ཀྱི་སྐད་ཡིག་ནི་བོད་མི་རྣམས་ཀྱི་སྐད་ཡིག་ཡིན། དེ་ནི་ཡུལ་གྲུ་མང་པོར་བེད་སྤྱོད་བྱེད་ཀྱི་ཡོད། "
-         "སློབ་གྲྭ་ཁག་ཏུ་སློབ་ཕྲུག་རྣམས་ཀྱིས་བོད་ཡིག་སློབ་སྦྱོང་བྱེད་ཀྱི་ཡོད། དཔེ་དེབ་གསར་པ་མང་པོ་པར་སྐྲུན་བྱས་ཡོད།"],
+        [("བོད་ཀྱི་སྐད་ཡིག་ནི་བོད་མི་རྣམས་ཀྱི་སྐད་ཡིག་ཡིན། དེ་ནི་ཡུལ་གྲུ་མང་པོར་བེད་སྤྱོད་བྱེད་ཀྱི་ཡོད། "
+         "སློབ་གྲྭ་ཁག་ཏུ་སློབ་ཕྲུག་རྣམས་ཀྱིས་བོད་ཡིག་སློབ་སྦྱོང་བྱེད་ཀྱི་ཡོད། དཔེ་དེབ་གསར་པ་མང་པོ་པར་སྐྲུན་བྱས་ཡོད།")],
         "prefilter:script_ratio",
     ),
     "too_short": ("ข่าวสั้น", ["ประชุมครม.วันนี้"], "extract:too_short"),
@@ -102,8 +102,8 @@ def build(raw: Path, n_posts: int) -> dict[str, str]:
         kinds[url] = "post"
         pages.append(Page(url, page_html("th", "โพสต์", [post])))
     pii_paras = list(articles()[0][2]) + [
-        "ติดต่อสอบถาม โทร (02) 123-4567 หรือ +66 (0) 81 234 5678 อีเมล press@example.go.th "
-        "ผู้ประสานงาน เลขประจำตัวประชาชน ๑๑๐๑๗๐๐๒๓๐๗๐๘ โทร ๐๘๑-๒๓๔-๕๖๗๘"
+        ("ติดต่อสอบถาม โทร (02) 123-4567 หรือ +66 (0) 81 234 5678 อีเมล press@example.go.th "
+        "ผู้ประสานงาน เลขประจำตัวประชาชน ๑๑๐๑๗๐๐๒๓๐๗๐๘ โทร ๐๘๑-๒๓๔-๕๖๗๘")
     ]
     for name, (title, paras, _) in {**CONTROLS, "pii": ("ข่าว", pii_paras, None)}.items():
         url = f"http://control.example/{name}.html"
@@ -127,9 +127,9 @@ def each_rule_alone(texts: list[str]) -> Counter[str]:
              for k in rules}
     counts: Counter[str] = Counter()
     for text in texts:
-        reason, stripped, _ = base.strip_boilerplate(text)
+        _reason, stripped, _ = base.strip_boilerplate(text)
         ws = words(stripped, "th")
-        for k, q in alone.items():
+        for q in alone.values():
             r, _ = q.check(stripped, ws)
             if r:
                 counts[r] += 1

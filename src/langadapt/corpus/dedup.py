@@ -2,6 +2,11 @@
 
     langadapt dedup                        # data/filtered -> data/clean (params: dedup, language)
     run_dedup(cfg, rank=0, world_size=1)   # ranks compute signatures per shard; the last one clusters
+    langadapt dedup -s corpus.executor=ray # the same, every step as Ray tasks (docs/corpus.md)
+
+The stage: signatures per shard (ranks) -> exact groups by hash partition -> LSH buckets by band ->
+clusters -> per-shard filter (``global_dedup``; each step's parts run through a ``mapper``: in process,
+or as Ray tasks), so no step holds every signature in memory.
 
 ``MinHashDeduplicator`` is vectorised end to end:
 - shingles (character n-grams of the normalised text, or word n-grams by the language's segmenter) are
@@ -10,7 +15,7 @@
   2^32`` over uint32 (vectorises natively; the inputs are already mixed hashes), min-reduced per document
   with ``np.minimum.reduceat``;
 - LSH: each band's ``rows`` values are hashed to one key; sorting the keys puts each bucket together, and
-  every bucket member is paired with its bucket's first member and its neighbour;
+  every bucket member is paired with its bucket's first member and its neighbour (``_bucket_pairs``);
 - candidate pairs are verified (signature agreement = estimated Jaccard >= ``threshold``), and
   connected components (scipy) of the verified pairs are the clusters.
 
