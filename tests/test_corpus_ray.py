@@ -65,6 +65,24 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-1500:] if log.exists() else "(no log)"
+
+
+def _started(proc: subprocess.Popen, log: Path, timeout: float = 240) -> bool:
+    """True once `ray start --block` says the node runs; False if it exited (then it is reaped)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            _stop(proc)
+            return False
+        if log.exists() and "Ray runtime started" in log.read_text(errors="replace"):
+            return True
+        time.sleep(0.5)
+    _stop(proc)
+    return False
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """A head node and a worker node, 1 CPU each; yields (address, [head, worker] Popen)."""
@@ -79,24 +97,29 @@ def cluster():
     saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_ADDRESS")}
     os.environ["RAY_AUTH_MODE"] = "disabled"
     os.environ.pop("RAY_ADDRESS", None)
-    gcs, client, agent, agent2, dash, mport, mport2, rte, rte2 = _free_ports(9)
-    head = _ray_start(["--head", f"--port={gcs}", f"--ray-client-server-port={client}",
-                       f"--temp-dir={temp}", "--include-dashboard=false", f"--dashboard-port={dash}",
-                       f"--dashboard-agent-listen-port={agent}", f"--metrics-export-port={mport}",
-                       f"--runtime-env-agent-port={rte}"], env, Path(temp) / "head.log")
-    procs = [head]
-    address = f"127.0.0.1:{gcs}"
+    procs: list[subprocess.Popen] = []
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline:  # the GCS answers once the head is up
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", gcs)) == 0:
-                    break
-            time.sleep(0.5)
-        worker = _ray_start([f"--address={address}", f"--dashboard-agent-listen-port={agent2}",
-                             f"--metrics-export-port={mport2}", f"--runtime-env-agent-port={rte2}",
-                             f"--temp-dir={temp}"], env, Path(temp) / "worker.log")
-        procs.append(worker)
+        gcs = None
+        for attempt in range(3):  # Ray gives a node 30 s to come up; a loaded machine can miss that
+            gcs, client, agent, dash, mport, rte = _free_ports(6)
+            head = _ray_start(["--head", f"--port={gcs}", f"--ray-client-server-port={client}",
+                               f"--temp-dir={temp}", "--include-dashboard=false", f"--dashboard-port={dash}",
+                               f"--dashboard-agent-listen-port={agent}", f"--metrics-export-port={mport}",
+                               f"--runtime-env-agent-port={rte}"], env, Path(temp) / f"head-{attempt}.log")
+            if _started(head, Path(temp) / f"head-{attempt}.log"):
+                procs.append(head)
+                break
+        assert procs, "the Ray head did not start: " + _tail(Path(temp) / "head-2.log")
+        address = f"127.0.0.1:{gcs}"
+        for attempt in range(3):
+            agent2, mport2, rte2 = _free_ports(3)
+            worker = _ray_start([f"--address={address}", f"--dashboard-agent-listen-port={agent2}",
+                                 f"--metrics-export-port={mport2}", f"--runtime-env-agent-port={rte2}",
+                                 f"--temp-dir={temp}"], env, Path(temp) / f"worker-{attempt}.log")
+            if _started(worker, Path(temp) / f"worker-{attempt}.log"):
+                procs.append(worker)
+                break
+        assert len(procs) == 2, "the second Ray node did not start: " + _tail(Path(temp) / "worker-2.log")
         deadline = time.time() + 240
         while True:  # the GCS port opens before the head accepts clients (tens of seconds when loaded)
             try:
@@ -108,8 +131,7 @@ def cluster():
                 assert time.time() < deadline, "the Ray head did not accept the driver"
         deadline = time.time() + 240  # minutes, not seconds, when the machine is loaded
         while len([n for n in ray.nodes() if n["Alive"]]) < 2:
-            assert time.time() < deadline, "the second Ray node did not join: " + (
-                Path(temp) / "worker.log").read_text(errors="replace")[-2000:]
+            assert time.time() < deadline, "the second Ray node did not join"
             time.sleep(0.5)
         yield address, procs
     finally:
