@@ -34,6 +34,7 @@ from langadapt.corpus.warcs import Page, write_warc
 
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
+ATTEMPTS = 5  # starts of a node before giving up (each has 30 s; a loaded 2-core box can need several)
 STAGES = (("extract", run_extract), ("filter", run_filter), ("dedup", run_dedup))
 
 
@@ -100,7 +101,7 @@ def cluster():
     procs: list[subprocess.Popen] = []
     try:
         gcs = None
-        for attempt in range(3):  # Ray gives a node 30 s to come up; a loaded machine can miss that
+        for attempt in range(ATTEMPTS):  # Ray gives a node 30 s to come up; a loaded machine can miss that
             gcs, client, agent, dash, mport, rte = _free_ports(6)
             head = _ray_start(["--head", f"--port={gcs}", f"--ray-client-server-port={client}",
                                f"--temp-dir={temp}", "--include-dashboard=false", f"--dashboard-port={dash}",
@@ -109,9 +110,9 @@ def cluster():
             if _started(head, Path(temp) / f"head-{attempt}.log"):
                 procs.append(head)
                 break
-        assert procs, "the Ray head did not start: " + _tail(Path(temp) / "head-2.log")
+        assert procs, "the Ray head did not start: " + _tail(Path(temp) / f"head-{ATTEMPTS - 1}.log")
         address = f"127.0.0.1:{gcs}"
-        for attempt in range(3):
+        for attempt in range(ATTEMPTS):
             agent2, mport2, rte2 = _free_ports(3)
             worker = _ray_start([f"--address={address}", f"--dashboard-agent-listen-port={agent2}",
                                  f"--metrics-export-port={mport2}", f"--runtime-env-agent-port={rte2}",
@@ -119,7 +120,8 @@ def cluster():
             if _started(worker, Path(temp) / f"worker-{attempt}.log"):
                 procs.append(worker)
                 break
-        assert len(procs) == 2, "the second Ray node did not start: " + _tail(Path(temp) / "worker-2.log")
+        assert len(procs) == 2, "the second Ray node did not start: " + _tail(
+            Path(temp) / f"worker-{ATTEMPTS - 1}.log")
         deadline = time.time() + 240
         while True:  # the GCS port opens before the head accepts clients (tens of seconds when loaded)
             try:
