@@ -2,7 +2,7 @@
 extract, filter and dedup give byte-identical outputs to the local executor, and a worker process killed
 mid-stage costs a retry, not the run (its finished shards are not redone).
 
-    .venv/bin/pytest -q tests/test_corpus_ray.py          # ~1-2 min on 2 cores
+    .venv/bin/pytest -q tests/test_corpus_ray.py          # ~2 min on 2 idle cores (6 min on the loaded dev box)
 
 The nodes are started by the fixture on free ports with their own temp dir and a small object store, and
 stopped by their process group (never `ray stop`, which would stop every Ray on the machine).
@@ -32,6 +32,7 @@ from langadapt.corpus.filter import run_filter
 from langadapt.corpus.shards import run_stage, staging_dir
 from langadapt.corpus.warcs import Page, write_warc
 
+pytestmark = pytest.mark.integration
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 ATTEMPTS = 5  # starts of a node before giving up (each has 30 s; a loaded 2-core box can need several)
