@@ -1,8 +1,8 @@
 """Corpus stages (extract -> filter -> dedup) with 1 and 2 workers: docs/s, the speed-up, and the outputs
 compared byte for byte (local processes, and the Ray executor on a local Ray).
 
-    python benchmarks/bench_corpus_ray.py                     # 4,066 pages, ~10-15 min on 2 loaded cores
-    python benchmarks/bench_corpus_ray.py --posts 500         # quicker (1,466 pages)
+    python benchmarks/bench_corpus_ray.py                     # 4,023 pages, ~15-25 min on 2 loaded cores
+    python benchmarks/bench_corpus_ray.py --posts 500         # quicker (~1,470 pages)
     python benchmarks/bench_corpus_ray.py --no-ray            # local executor only
 
 The snapshot (4 WARC files, ``extract.shards_per_warc: 4`` -> 16 shards) is built from
