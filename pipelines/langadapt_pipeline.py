@@ -25,6 +25,9 @@ from langadapt.orchestration.dvcgraph import StageSpec, external_inputs, upstrea
 
 PIPELINE_NAME = "langadapt"
 TRAINING_STAGES = ("cpt", "sft")
+CORPUS_STAGES = ("extract", "filter", "dedup")
+# corpus.executor ray with corpus.ray_address null: the Ray client of the dev RayCluster (k8s/base/raycluster.yaml)
+DEV_RAY_CLIENT = "ray://langadapt-dev-head-svc:10001"
 
 
 def _on_cluster(task, cfg: Params, *, timeout: int | None = None):
@@ -83,6 +86,8 @@ def build_pipeline(params_text: str, cfg: Params, stages: list[StageSpec], comps
                 _on_cluster(task, cfg, timeout=cfg.cluster.rayjob_timeout + 3600)
             else:
                 _on_cluster(task, cfg)
+            if s.name in CORPUS_STAGES and cfg.corpus.executor == "ray":  # its shards run as Ray tasks there
+                task.set_env_variable("RAY_ADDRESS", cfg.corpus.ray_address or DEV_RAY_CLIENT)
             artifacts.update({k: task.outputs[k] for k in s.outputs})
         push = comps["push_outputs"](params_yaml=params_yaml, repo=repo, rev=rev, stages=",".join(names),
                                      **{k: artifacts[k] for k in pushable},

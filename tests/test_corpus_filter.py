@@ -88,6 +88,56 @@ def test_exact_reasons_thai(th_filter):
     assert reason(th_filter, THAI_NEWS + "\nLorem ipsum dolor sit amet") == "boilerplate:lorem_ipsum"
 
 
+def test_separator_lines_and_dot_runs_are_layout(th_filter):
+    """Thai releases often end with a drawn rule ("......"): one ellipsis at most, never dozens (issue 16)."""
+    from langadapt.corpus.quality import QualityFilter
+    from langadapt.text import words
+
+    q = QualityFilter("th")
+    for rule in ("." * 60, "-" * 40, "*" * 30, "= = = = = ="):
+        doc = _doc(THAI_NEWS + "\n" + rule)
+        assert th_filter.apply(doc)[0] is None, rule
+    # Each run of dots counts once: 3 runs of 24 dots over the words is 3 / n, not 24 / n
+    text = THAI_NEWS.replace(" ", " " + "." * 24 + " ", 3)
+    n = len(words(text, "th"))
+    r, _ = QualityFilter("th", {"max_symbol_word_ratio": 2.9 / n}).check(text, words(text, "th"))
+    assert r == "quality:symbol_word_ratio"
+    assert QualityFilter("th", {"max_symbol_word_ratio": 3.0 / n}).check(text, words(text, "th"))[0] is None
+    # Real ellipsis lines still count: most lines trailing off with "..." is a teaser page
+    teaser = "\n".join(ln[:80] + "..." for ln in THAI_NEWS.split("\n"))
+    assert q.check(teaser, words(teaser, "th"))[0] == "quality:ellipsis_lines"
+
+
+def test_numbers_are_one_word_in_the_alpha_ratio():
+    """newmm splits 1,287,270 into three digit tokens; a reader (and Gopher's whitespace words) sees one."""
+    from langadapt.corpus.quality import QualityFilter
+    from langadapt.text import words
+
+    text = THAI_NEWS + "\nรายได้ 1,287,270 ล้านบาท รายจ่าย 1,844,576 ล้านบาท เวลา ๐๘.๓๐ น."
+    ws = words(text, "th")
+    alpha = sum(1 for w in ws if any(c.isalpha() for c in w))
+    assert len(ws) - alpha == 8  # 1 287 270 1 844 576 ๐๘ ๓๐: digit tokens
+    q = QualityFilter("th", {"min_alpha_words_ratio": alpha / (alpha + 3) + 1e-9})  # 3 numbers, not 8 tokens
+    assert q.check(text, ws)[0] == "quality:non_alpha_words"
+    assert QualityFilter("th", {"min_alpha_words_ratio": alpha / (alpha + 3)}).check(text, ws)[0] is None
+
+
+def test_restated_headline_is_measured_once():
+    """Title, dateline, headline again, then a lede restating it: one headline to the repetition checks.
+    A page pasted twice is still a duplicate."""
+    from langadapt.corpus.quality import _restated_head
+
+    head = "กระทรวงสาธารณสุขเตือนภัยไข้เลือดออกช่วงฤดูฝน"
+    page = [head, "วันอังคารที่ 23 สิงหาคม 2559", head, f"“{head}” เจ้าหน้าที่ลงพื้นที่ให้ความรู้แก่ประชาชน"]
+    assert _restated_head(page) == {0, 2}
+    assert _restated_head(THAI_NEWS.split("\n") * 2) == set()  # paragraphs are not headlines
+    assert _restated_head(["ก", "ข", "ค", "ง", "จ", "ฉ", "ช", "ก"]) == set()  # only near neighbours
+    f = DocumentFilter("th", thresholds={"dup_line_frac": 0.0})
+    assert reason(f, "\n".join(page[:3]) + "\n" + THAI_NEWS) is None
+    # the same headline again at the end of the page is a repeated line
+    assert reason(f, "\n".join(page[:3]) + "\n" + THAI_NEWS + "\n" + head) == "quality:dup_lines"
+
+
 def test_spam_details_name_the_terms(th_filter):
     r, details = th_filter.apply(_doc(GAMBLING))
     assert r == "spam:gambling"

@@ -49,6 +49,23 @@ def test_thai_id_checksum():
         ("mail a.b-c@ex-ample.co.th now", "mail <EMAIL> now", {"EMAIL": 1}),
         ("host 192.168.1.10, bad 999.1.1.1", "host <IP>, bad 999.1.1.1", {"IP": 1}),
         ("v6 2001:db8::8a2e:370:7334 ok", "v6 <IP> ok", {"IP": 1}),
+        # Thai digits (issue 13 item 5): IDs and phones as Thai pages write them
+        ("บัตร ๑๑๐๑๗๐๐๒๐๓๔๕๐ ค่ะ", "บัตร <TH_NATIONAL_ID> ค่ะ", {"TH_NATIONAL_ID": 1}),
+        ("เลขที่ ๑-๑๐๑๗-๐๐๒๐๓-๔๕-๐", "เลขที่ <TH_NATIONAL_ID>", {"TH_NATIONAL_ID": 1}),
+        ("เลขผิด ๑๑๐๑๗๐๐๒๐๓๔๕๑", "เลขผิด ๑๑๐๑๗๐๐๒๐๓๔๕๑", {}),  # wrong check digit
+        ("โทร ๐๘๑-๒๓๔-๕๖๗๘", "โทร <PHONE>", {"PHONE": 1}),
+        ("โทร ๐๒ ๑๒๓ ๔๕๖๗ ครับ", "โทร <PHONE> ครับ", {"PHONE": 1}),
+        ("ปี ๒๕๖๗ ราคา ๑,๒๓๔ บาท", "ปี ๒๕๖๗ ราคา ๑,๒๓๔ บาท", {}),
+        ("เลข ๐๘๑๒๓๔๕๖๗๘๙๐๑๒", "เลข ๐๘๑๒๓๔๕๖๗๘๙๐๑๒", {}),  # 14 Thai digits: not a phone
+        # area code in parentheses, and +66 with the trunk 0 kept in parentheses
+        ("โทร (02) 123-4567 ต่อ 12", "โทร <PHONE> ต่อ 12", {"PHONE": 1}),
+        ("โทร (081) 234-5678", "โทร <PHONE>", {"PHONE": 1}),
+        ("โทร (053) 123-456", "โทร <PHONE>", {"PHONE": 1}),
+        ("โทร (02) 123-45678", "โทร (02) 123-45678", {}),  # 10 digits after 02: not a landline
+        ("call +66 (0) 81 234 5678 now", "call <PHONE> now", {"PHONE": 1}),
+        ("call +66 (0)2 123 4567", "call <PHONE>", {"PHONE": 1}),
+        ("call (+66) (0) 81-234-5678", "call <PHONE>", {"PHONE": 1}),
+        ("call +66 (0) 81 234 567", "call +66 (0) 81 234 567", {}),  # one digit short
     ],
 )
 def test_redact(text, expected, counts):

@@ -95,6 +95,17 @@ class DedupParams(Section):
     threshold: float = 0.75
     keep: Literal["longest", "smallest_id"] = "longest"
     workers: int = 1
+    exact_partitions: int = 16
+
+
+class CorpusParams(Section):
+    """How extract, filter and dedup run (never what they output): local processes or Ray tasks."""
+
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    ray_tasks: int = 0
+    cpus_per_task: float = 1.0
+    max_retries: int = 3
 
 
 class DataParams(Section):
@@ -284,6 +295,7 @@ class Params(Section):
     extract: ExtractParams = ExtractParams()
     filter: FilterParams = FilterParams()
     dedup: DedupParams = DedupParams()
+    corpus: CorpusParams = CorpusParams()
     data: DataParams = DataParams()
     model: ModelParams = ModelParams()
     tokenizer: TokenizerParams = TokenizerParams()

@@ -59,16 +59,17 @@ def crawl_cmd(
 
 
 RankOpt = Annotated[int | None, typer.Option("--rank", help="Run only this rank's shards (with --world-size), "
-                                             "e.g. from an array job; default: all shards, params <stage>.workers processes.")]
+                                             "e.g. from an array job; default: all shards, with corpus.executor "
+                                             "(local: params <stage>.workers processes; ray: Ray tasks).")]
 WorldOpt = Annotated[int | None, typer.Option("--world-size", help="Number of ranks sharing the shards.")]
 
 
 def _run_stage(stage: str, fn, cfg, workers: int, rank: int | None, world_size: int | None) -> dict:
-    from langadapt.corpus.shards import run_local
+    from langadapt.corpus.shards import run_stage
 
     if rank is not None or world_size is not None:
         return fn(cfg, rank=rank or 0, world_size=world_size or 1)
-    return run_local(fn, cfg, workers)
+    return run_stage(fn, cfg, workers)
 
 
 def _drops(m: dict) -> str:

@@ -397,7 +397,7 @@ def extract_tasks(raw_dir: str | Path, shards_per_warc: int = 1) -> list[ShardTa
     return [ShardTask(i * n + j, (str(f),), part=j, parts=n) for i, f in enumerate(files) for j in range(n)]
 
 
-def run_extract(cfg, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
+def run_extract(cfg, rank: int = 0, world_size: int = 1, *, finalize: bool = True, mapper=None) -> dict[str, Any]:
     """Extract this rank's shards; when the stage is complete, write ``metrics/extract.json``.
 
     Returns ``{"complete", "processed", "skipped", "metrics"}`` (metrics only when complete)."""
@@ -415,7 +415,7 @@ def run_extract(cfg, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
             min_text_chars=p.min_text_chars,
         )
 
-    run = run_shards(tasks, cfg.paths.extracted, process, params, rank=rank, world_size=world_size)
+    run = run_shards(tasks, cfg.paths.extracted, process, params, rank=rank, world_size=world_size, finalize=finalize)
     result: dict[str, Any] = {"complete": run.complete, "processed": run.processed, "skipped": run.skipped}
     if run.complete:
         metrics = {"stage": "extract", "lang": lang, "shards": len(tasks), **merge_stats(run.shard_stats)}

@@ -120,7 +120,7 @@ def filter_tasks(in_dir: str | Path) -> list[ShardTask]:
     return [ShardTask(i, (str(p),)) for i, p in enumerate(jsonl_files(in_dir))]
 
 
-def run_filter(cfg, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
+def run_filter(cfg, rank: int = 0, world_size: int = 1, *, finalize: bool = True, mapper=None) -> dict[str, Any]:
     """Filter this rank's shards; when the stage is complete, write ``metrics/filter.json``."""
     p = cfg.filter
     lang = cfg.language.code
@@ -140,6 +140,7 @@ def run_filter(cfg, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
         params,
         rank=rank,
         world_size=world_size,
+        finalize=finalize,
     )
     result: dict[str, Any] = {"complete": run.complete, "processed": run.processed, "skipped": run.skipped}
     if run.complete:

@@ -8,7 +8,10 @@ Each match is replaced by a typed placeholder and counted::
 - ``<TH_NATIONAL_ID>``: 13 digits, the first 1-8 (plain or ``1-2345-67890-12-1``), whose check digit is valid:
   ``(11 - sum(d[i] * (13 - i) for i in 0..11) % 11) % 10 == d[12]``. Other 13-digit numbers are kept.
 - ``<PHONE>``: Thai mobile ``06/08/09`` + 8 digits, landlines ``02``-``07`` + 7 digits, and the same
-  in ``+66`` form (leading 0 dropped), with single spaces, dashes or dots between digit groups.
+  in ``+66`` / ``(+66)`` form (leading 0 dropped, or kept in parentheses: ``+66 (0) 81 234 5678``), with
+  the area code in parentheses (``(02) 123-4567``), and single spaces, dashes or dots between digit groups.
+- Digits are ASCII or Thai (``๐``-``๙``, as Thai pages write them): ``๐๘๑-๒๓๔-๕๖๗๘`` is a phone, and a
+  13-digit ID in Thai digits is checked and redacted like one in ASCII digits.
 - ``<IP>``: IPv4 (each octet <= 255) and IPv6 (validated by ``ipaddress``).
 Digits inside longer digit runs are never matched (a 16-digit card or order number is not a phone).
 """
@@ -23,8 +26,18 @@ EMAIL_RE = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}(?![\w-])"
 )
-_ID_RE = re.compile(r"(?<![\d-])([1-8])[- ]?(\d{4})[- ]?(\d{5})[- ]?(\d{2})[- ]?(\d)(?![\d-])")
-_PHONE_RE = re.compile(r"(?<![\d+])(?:\+66|\(\+66\)|0)(?:[ .-]?\d){8,9}(?![\d])")
+_D = "[0-9\u0e50-\u0e59]"  # an ASCII or a Thai digit
+_ID_RE = re.compile(
+    rf"(?<![\d-])([1-8\u0e51-\u0e58])[- ]?({_D}{{4}})[- ]?({_D}{{5}})[- ]?({_D}{{2}})[- ]?({_D})(?![\d-])"
+)
+_PHONE_RE = re.compile(
+    r"(?<![\d+])(?:"
+    rf"(?:\+66|\(\+66\))(?:[ .-]?\([0\u0e50]\))?(?:[ .-]?{_D}){{8,9}}"  # +66 81 234 5678, +66 (0) 81 ...
+    rf"|\([0\u0e50]{_D}{{1,2}}\)(?:[ .-]?{_D}){{6,8}}"  # (02) 123-4567, (081) 234-5678
+    rf"|[0\u0e50](?:[ .-]?{_D}){{8,9}}"  # 02 123 4567, 081-234-5678, ๐๘๑-๒๓๔-๕๖๗๘
+    r")(?!\d)"
+)
+_TO_ASCII = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 _IPV4_RE = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.]\d)"
 )
@@ -35,17 +48,19 @@ _IPV6_RE = re.compile(
 
 def thai_id_valid(digits: str) -> bool:
     """The Thai national ID checksum over 13 digits."""
-    if len(digits) != 13 or not digits.isdigit():
+    digits = digits.translate(_TO_ASCII)
+    if len(digits) != 13 or not digits.isascii() or not digits.isdigit():
         return False
     s = sum(int(d) * (13 - i) for i, d in enumerate(digits[:12]))
     return (11 - s % 11) % 10 == int(digits[12])
 
 
 def _phone_ok(match: str) -> bool:
-    digits = re.sub(r"\D", "", match)
+    match = match.translate(_TO_ASCII)
     if match.startswith(("+66", "(+66)")):
-        rest = digits[2:]
+        rest = re.sub(r"\D", "", re.sub(r"\(0\)", "", match))[2:]
         return (len(rest) == 9 and rest[0] in "689") or (len(rest) == 8 and rest[0] in "234567")
+    digits = re.sub(r"\D", "", match)
     if len(digits) == 10:
         return digits[1] in "689"
     return len(digits) == 9 and digits[1] in "234567"

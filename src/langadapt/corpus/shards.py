@@ -101,12 +101,14 @@ def run_shards(
     rank: int = 0,
     world_size: int = 1,
     on_complete: Callable[[Path, list[dict[str, Any]]], None] | None = None,
+    finalize: bool = True,
 ) -> StageRun:
     """Process this rank's tasks into the staging directory, then finalize if every shard is done.
 
     ``process(task, directory)`` writes the task's files into ``directory`` (atomically) and returns
     its stats (JSON-able). ``on_complete(staging, stats)`` runs once, under the lock, just before the
-    staging directory becomes the output (dedup's global step uses it).
+    staging directory becomes the output (dedup's global step uses it). ``finalize=False``: only
+    process (the Ray executor's tasks; its driver finalizes once every task has returned).
     """
     if world_size < 1 or not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is not in 0..{world_size - 1}")
@@ -123,6 +125,8 @@ def run_shards(
         stats = {"shard": task.name, "inputs": list(task.inputs), **stats, "fingerprint": fps[task.name]}
         write_json(staging / f"{task.name}{MARKER_SUFFIX}", stats)
         run.processed.append(task.name)
+    if not finalize:
+        return run
     return _finalize(tasks, out_dir, staging, fps, run, on_complete)
 
 
@@ -202,31 +206,91 @@ def run_local(stage_fn: Callable[..., dict[str, Any]], cfg: Any, workers: int = 
 
 
 def _call_rank(args):
-    stage_fn, cfg, rank, world_size = args
-    return stage_fn(cfg, rank=rank, world_size=world_size)
+    stage_fn, cfg, rank, world_size, *kw = args
+    return stage_fn(cfg, rank=rank, world_size=world_size, **(kw[0] if kw else {}))
+
+
+def run_stage(stage_fn: Callable[..., dict[str, Any]], cfg: Any, workers: int = 1) -> dict[str, Any]:
+    """Run a whole corpus stage with the executor of ``corpus.executor``: ``local`` (``workers``
+    processes) or ``ray`` (Ray tasks on the cluster at ``corpus.ray_address`` / ``$RAY_ADDRESS``)."""
+    c = getattr(cfg, "corpus", None)
+    if c is None or c.executor == "local":
+        return run_local(stage_fn, cfg, workers)
+    return run_shards_on_ray(
+        stage_fn,
+        cfg,
+        c.ray_tasks or None,
+        address=c.ray_address,
+        num_cpus_per_task=c.cpus_per_task,
+        max_retries=c.max_retries,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Ray
+
+
+def ray_init(address: str | None = None) -> None:
+    """Connect to the Ray cluster at ``address`` (``None``: ``$RAY_ADDRESS``, else start a local Ray)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if address is None:  # a local Ray for this run only: keep its shared memory small
+        kwargs["object_store_memory"] = int(os.environ.get("LANGADAPT_RAY_OBJECT_STORE", "200000000"))
+    ray.init(address=address, **kwargs)
+
+
+class RayMapper:
+    """``mapper(fn, args_list) -> results``: one Ray task per argument tuple, in order.
+
+    A task whose worker process dies (killed, node lost) is retried ``max_retries`` times by Ray; the
+    step functions it runs skip work whose output file already exists, so a retry redoes only the
+    unfinished part. Functions must be importable module-level functions (Ray pickles them by name)."""
+
+    def __init__(self, num_cpus: float = 1, max_retries: int = 3):
+        self.num_cpus, self.max_retries = num_cpus, max_retries
+
+    def __call__(self, fn: Callable[..., Any], args_list: Sequence[tuple]) -> list[Any]:
+        import ray
+
+        task = ray.remote(fn).options(num_cpus=self.num_cpus, max_retries=self.max_retries)
+        return ray.get([task.remote(*a) for a in args_list])
+
+
+def local_map(fn: Callable[..., Any], args_list: Sequence[tuple]) -> list[Any]:
+    """The in-process mapper: the same step functions, one after the other."""
+    return [fn(*a) for a in args_list]
 
 
 def run_shards_on_ray(
     stage_fn: Callable[..., dict[str, Any]],
     cfg: Any,
-    world_size: int,
+    world_size: int | None = None,
     *,
     address: str | None = None,
     num_cpus_per_task: float = 1,
+    max_retries: int = 3,
 ) -> dict[str, Any]:
-    """The same stage on a Ray cluster: one Ray task per rank, each ``stage_fn(cfg, rank, world_size)``.
+    """The same stage on a Ray cluster: ``world_size`` Ray tasks (ranks), each
+    ``stage_fn(cfg, rank, world_size, finalize=False)``; then the driver finalizes (every shard has
+    its marker, so its own call only renames the staging directory and writes the metrics; dedup's
+    global steps run there as Ray tasks too, through ``mapper``).
 
-    The ranks share the staging directory (a shared filesystem, e.g. a PVC or NFS mount, as on a
-    KubeRay cluster); the last rank to finish finalizes. Example::
+    ``world_size`` ``None``: one rank per CPU of the cluster. A rank whose worker dies is retried by
+    Ray and skips the shards it had finished (their markers). The ranks share the staging directory:
+    a shared filesystem (a PVC or NFS mount on a KubeRay cluster). Example::
 
         from langadapt.corpus.extract import run_extract
         run_shards_on_ray(run_extract, cfg, world_size=8, address="auto")
     """
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    task = ray.remote(num_cpus=num_cpus_per_task)(_call_rank)
-    results = ray.get([task.remote((stage_fn, cfg, r, world_size)) for r in range(world_size)])
-    done = [r for r in results if r.get("complete")]
-    return done[0] if done else results[0]
+    ray_init(address)
+    if world_size is None:
+        world_size = max(1, int(ray.cluster_resources().get("CPU", 1) // max(num_cpus_per_task, 1e-9)))
+    mapper = RayMapper(num_cpus_per_task, max_retries)
+    mapper(_call_rank, [((stage_fn, cfg, r, world_size, {"finalize": False}),) for r in range(world_size)])
+    return stage_fn(cfg, rank=0, world_size=1, mapper=mapper)
