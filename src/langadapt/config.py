@@ -45,6 +45,8 @@ class PathsParams(Section):
     synth: str = "data/synth"
     sft: str = "models/sft"
     sft_checkpoints: str = "checkpoints/sft"
+    pref: str = "models/pref"
+    pref_checkpoints: str = "checkpoints/pref"
     diff: str = "reports/diff"
     eval: str = "reports/eval"
     report: str = "reports/report"
@@ -191,6 +193,33 @@ class SynthParams(Section):
     teacher: TeacherParams = TeacherParams()
 
 
+class PrefParams(Section):
+    """Preference optimisation from verifier feedback (langadapt.pref)."""
+
+    rounds: int = 1
+    prompts: int = 24
+    samples_per_prompt: int = 4
+    temperature: float = 1.0
+    max_new_tokens: int = 48
+    batch_size: int = 16
+    min_script_ratio: float = 0.5
+    loss: Literal["kto", "dpo"] = "kto"
+    stepwise: bool = False
+    beta: float = 0.1
+    desirable_weight: float = 1.0
+    undesirable_weight: float = 1.0
+    precompute_ref_log_probs: bool = False
+    deepspeed: bool = True
+    lr: float = 1e-4
+    warmup_steps: int = 0
+    max_steps: int = 8
+    micro_batch_size: int = 4
+    grad_accum: int = 1
+    grad_clip: float = 1.0
+    max_length: int = 256
+    checkpoint_every: int = 4
+
+
 class DiffParams(Section):
     top_r: int = 8
     svd_max_dim: int = 512
@@ -289,6 +318,7 @@ class Params(Section):
     sft: StageTrainParams = StageTrainParams(
         lr=1e-3, max_steps=60, warmup_steps=5, eval_every=20, checkpoint_every=30, eval_batches=4
     )
+    pref: PrefParams = PrefParams()
     diff: DiffParams = DiffParams()
     eval: EvalParams = EvalParams()
     report: ReportParams = ReportParams()
