@@ -234,7 +234,7 @@ class DiffParams(Section):
 
 
 class EvalParams(Section):
-    models: list[Literal["base", "cpt", "sft"]] = ["base", "cpt", "sft"]
+    models: list[Literal["base", "cpt", "sft", "pref"]] = ["base", "cpt", "sft", "pref"]
     max_new_tokens: int = 96
     batch_size: int = 16
     bpb_docs: int = 40
@@ -248,6 +248,8 @@ class EvalParams(Section):
     endpoint: str | None = None
     judge: str | None = None
     judge_model: str | None = None
+    judge_pairwise: list[str] = ["pref", "sft"]
+    judge_answers: int = 24
     api_key_env: str = "OPENAI_API_KEY"
 
 

@@ -28,9 +28,9 @@ import yaml
 
 from langadapt.config import Params
 
-STAGE_ORDER = ("extract", "filter", "dedup", "tokenizer", "cpt", "synth", "sft", "diff", "eval")
-MODEL_LABELS = {"base": "base", "cpt": "CPT", "sft": "SFT"}
-COLORS = {"base": "#9e9e9e", "cpt": "#1f77b4", "sft": "#d62728"}
+STAGE_ORDER = ("extract", "filter", "dedup", "tokenizer", "cpt", "synth", "sft", "pref", "diff", "eval")
+MODEL_LABELS = {"base": "base", "cpt": "CPT", "sft": "SFT", "pref": "pref"}
+COLORS = {"base": "#9e9e9e", "cpt": "#1f77b4", "sft": "#d62728", "pref": "#2ca02c"}
 LANG_NAMES = {"th": "Thai", "bo": "Tibetan", "zh-Hant": "Traditional Chinese"}
 HF_LANG = {"th": "th", "bo": "bo", "zh-Hant": "zh"}
 
@@ -139,7 +139,7 @@ def plot_eval_comparison(results: dict[str, dict[str, Any]], out: Path, title: s
     if not panels:
         return None
     plt = _plt()
-    models = [m for m in ("base", "cpt", "sft") if m in results] + [m for m in results if m not in MODEL_LABELS]
+    models = [m for m in ("base", "cpt", "sft", "pref") if m in results] + [m for m in results if m not in MODEL_LABELS]
     ncols = 2 if len(panels) > 1 else 1
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 4.0 * nrows + 0.6), squeeze=False)
@@ -297,7 +297,7 @@ def comparison_rows(results: dict[str, dict[str, Any]]) -> tuple[list[str], list
     """The base/CPT/SFT table: one row per headline metric present, with the change from base."""
     from langadapt.evaluation.runner import HEADLINE
 
-    models = [m for m in ("base", "cpt", "sft") if m in results]
+    models = [m for m in ("base", "cpt", "sft", "pref") if m in results]
     header = ["metric"] + [MODEL_LABELS[m] for m in models]
     final = models[-1] if models else None
     if "base" in results and final and final != "base":
@@ -334,7 +334,7 @@ def pipeline_row(stage: str, m: dict[str, Any]) -> list[str]:
 
 
 def final_model(results: dict[str, Any]) -> str | None:
-    for m in ("sft", "cpt", "base"):
+    for m in ("pref", "sft", "cpt", "base"):
         if m in results:
             return m
     return None
@@ -545,6 +545,9 @@ def run_report(cfg: Params, root: str | Path = ".") -> dict[str, Any]:
             if ex_rows:
                 doc.p(f"Example answers (first of each task; all of them in `{cfg.paths.eval}/<model>/generations.jsonl`):")
                 doc.table(["model", "task", "prompt", "answer", "finish"], ex_rows)
+        from langadapt.pref.report import pref_section
+
+        pref_section(doc, cfg, stages, results, eval_dir, notes)
         if notes:
             doc.h(2, "Notes")
             doc.p("\n".join(f"- {n}" for n in notes))
