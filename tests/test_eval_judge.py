@@ -58,7 +58,7 @@ def test_win_rate_both_orders():
 
 
 def test_prompts_are_in_the_target_language():
-    p, lang = prompts_for("th")
+    _p, lang = prompts_for("th")
     assert lang == "th" and "ภาษาไทย" in score_prompt("th", "q", "a") and "[[A]]" in pairwise_prompt("th", "q", "x", "y")
     assert prompts_for("zh-Hant")[1] == "zh-Hant" and "繁體中文" in score_prompt("zh-Hant", "q", "a")
     assert prompts_for("bo")[1] == "en"   # no Tibetan prompt yet: English, and the output says so
@@ -74,7 +74,7 @@ def _free_port() -> int:
 class _Scripted(BaseHTTPRequestHandler):
     """Scores: valid JSON unless the answer contains 'BAD'; pairwise: always [[A]] (position bias)."""
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         text = body["messages"][-1]["content"]
         if "[[A]]" in text:
@@ -92,7 +92,7 @@ class _Scripted(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, *a):  # noqa: ANN002
+    def log_message(self, *a):
         pass
 
 

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from pref_project import make_project, project_cfg
 
 pytestmark = pytest.mark.integration

@@ -89,7 +89,7 @@ PROMPTS: dict[str, dict[str, str]] = {
     },
 }
 
-_JSON_OBJ = re.compile(r"\{[^{}]*\}", re.S)
+_JSON_OBJ = re.compile(r"\{[^{}]*\}", re.DOTALL)
 _VERDICT = re.compile(r"\[\[\s*([ABC])\s*\]\]")
 
 
@@ -126,7 +126,7 @@ def parse_scores(text: str) -> dict[str, int] | None:
             break
     if not found:
         for d in DIMENSIONS:
-            m = re.search(rf"{d}\W{{0,3}}\s*[:=]\s*(\d+(?:\.\d+)?)", text, re.I)
+            m = re.search(rf"{d}\W{{0,3}}\s*[:=]\s*(\d+(?:\.\d+)?)", text, re.IGNORECASE)
             if m:
                 found[d] = m.group(1)
     out = {}

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from langadapt.errors import ConfigError, DataError
+from langadapt.errors import ConfigError
 from langadapt.records import atomic_dir, atomic_write, read_jsonl, write_json, write_jsonl
 
 ROUND_DONE = "round.json"

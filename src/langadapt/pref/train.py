@@ -115,21 +115,21 @@ def _train_loop(config: dict[str, Any]) -> None:
     rows = list(read_jsonl(config["rows"]))
     dataset = Dataset.from_list(rows)
     out_dir = Path(config["work_dir"]) / f"hf-rank{rank}" if config["per_rank_output"] else Path(config["work_dir"]) / "hf"
-    common = dict(
-        output_dir=str(out_dir), per_device_train_batch_size=p["micro_batch_size"],
-        gradient_accumulation_steps=p["grad_accum"], learning_rate=p["lr"], lr_scheduler_type="cosine",
-        warmup_steps=p["warmup_steps"], max_steps=p["max_steps"], weight_decay=0.0, max_grad_norm=p["grad_clip"],
-        logging_steps=1, save_strategy="steps", save_steps=p["checkpoint_every"], save_total_limit=2,
-        report_to=[], seed=config["seed"], data_seed=config["seed"], use_cpu=not config["use_gpu"],
-        bf16=config["use_gpu"], deepspeed=config["ds_config"], beta=p["beta"], max_length=p["max_length"],
-        precompute_ref_log_probs=p["precompute_ref_log_probs"], dataloader_num_workers=0,
-        disable_tqdm=True, save_only_model=False, dataset_num_proc=None,
-    )
+    common = {
+        "output_dir": str(out_dir), "per_device_train_batch_size": p["micro_batch_size"],
+        "gradient_accumulation_steps": p["grad_accum"], "learning_rate": p["lr"], "lr_scheduler_type": "cosine",
+        "warmup_steps": p["warmup_steps"], "max_steps": p["max_steps"], "weight_decay": 0.0, "max_grad_norm": p["grad_clip"],
+        "logging_steps": 1, "save_strategy": "steps", "save_steps": p["checkpoint_every"], "save_total_limit": 2,
+        "report_to": [], "seed": config["seed"], "data_seed": config["seed"], "use_cpu": not config["use_gpu"],
+        "bf16": config["use_gpu"], "deepspeed": config["ds_config"], "beta": p["beta"], "max_length": p["max_length"],
+        "precompute_ref_log_probs": p["precompute_ref_log_probs"], "dataloader_num_workers": 0,
+        "disable_tqdm": True, "save_only_model": False, "dataset_num_proc": None,
+    }
 
     class FailOnce(TrainerCallback):
         """Test hook: the last rank exits hard once at a step (exercises Ray's restart + resume)."""
 
-        def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
+        def on_step_end(self, args, state, control, **kw):
             at, marker = config.get("fail_at_step"), config.get("fail_marker")
             if at is not None and state.global_step == at and rank == world - 1 and marker and not os.path.exists(marker):
                 Path(marker).write_text(f"failed at step {at}\n")
@@ -272,11 +272,14 @@ def train_round(cfg: Any, policy: Path, round_dir: Path, r: int, *, echo: Any = 
 
 
 def _export(hf: Path, round_dir: Path, wall: float, cfg: Any) -> dict[str, Any]:
-    """The round's policy (HF files only) to ``round_dir/policy``; the training summary from its state."""
-    from langadapt.pref.stage import _copy_hf
+    """The round's policy to ``round_dir/policy``; the training summary from its state. The model is
+    reloaded and saved by transformers (not copied): the DeepSpeed save writes tied weights twice."""
+    from langadapt.train.modeling import load_causal_lm, save_hf
 
     state = json.loads((hf / "trainer_state.json").read_text())
-    _copy_hf(hf, round_dir / "policy")
+    model, tok = load_causal_lm(hf, trust_remote_code=cfg.model.trust_remote_code)
+    save_hf(model, tok, round_dir / "policy")
+    del model
     hist = _history(state.get("log_history", []))
     last = hist[-1] if hist else {}
 
