@@ -101,3 +101,29 @@ def test_prompt_messages_drops_the_final_answer():
             {"role": "assistant", "content": "b"}]
     assert prompt_messages(msgs) == msgs[:3]
     assert prompt_messages([{"role": "system", "content": "s"}]) == []
+
+
+def test_report_section_compares_sft_and_pref(tmp_path):
+    from langadapt.config import Params
+    from langadapt.evaluation.report import Doc
+    from langadapt.pref.report import pref_section
+
+    stages = {"pref": {"rounds": 1, "loss": "kto", "stepwise": True, "samples_per_prompt": 4, "prompts": 8,
+                       "rounds_trained": 1, "rounds_skipped": 0,
+                       "per_round": [{"round": 0, "samples": 32, "desirable_share": 0.5, "constraint_pass_rate": 0.75,
+                                      "language_stability": 0.5, "train_loss": 0.4, "kl": 0.1, "rewards_margins": 0.02}],
+                       "final": {"samples": 32, "desirable_share": 0.625, "constraint_pass_rate": 0.8,
+                                 "language_stability": 0.6}}}
+    results = {"sft": {"ifeval_prompt_strict": 0.25, "bpb": 3.0},
+               "pref": {"ifeval_prompt_strict": 0.5, "bpb": 3.25, "judge_win_rate_vs_sft": 0.75}}
+    doc, notes = Doc(), []
+    pref_section(doc, Params(), stages, results, tmp_path, notes)
+    md = doc.markdown()
+    assert "KTO (stepwise weights)" in md and "| final policy | 32 | 0.6250 | 0.8000 | 0.6000 |" in md
+    assert "| IFEval prompt strict (higher is better) | 0.2500 | 0.5000 | 0.2500 |" in md
+    assert "| bits per byte (forgetting) (lower is better) | 3.0000 | 3.2500 | 0.2500 |" in md
+    assert "win rate of pref vs sft" in md and "0.7500" in md
+    assert any("tiny random-initialised" in n for n in notes)
+    doc2 = Doc()
+    pref_section(doc2, Params(), {}, results, tmp_path, [])   # no pref stage ran: no section
+    assert doc2.markdown().strip() == ""

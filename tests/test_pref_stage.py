@@ -115,3 +115,23 @@ def test_bad_input_skips_with_a_reason(project, tmp_path):
     assert m["rounds_skipped"] == 1 and m["initial"]["desirable_share"] == 1.0
     sft, pref = _weights(project / "models/sft"), _weights(Path(out["pref"]))
     assert all((sft[k] == pref[k]).all() for k in sft)
+
+
+def test_diff_adds_sft_to_pref(project, tmp_path):
+    """The diff stage's sft -> pref pair (streamed like the others) on a perturbed copy of sft."""
+    import torch
+
+    from langadapt.analysis.diff import SpectrumOptions
+    from langadapt.analysis.run import _pref_diff
+    from langadapt.train.modeling import load_causal_lm, save_hf
+
+    model, tok = load_causal_lm(project / "models/sft")
+    with torch.no_grad():
+        model.model.layers[1].mlp.down_proj.weight.mul_(1.5)
+    save_hf(model, tok, tmp_path / "pref")
+    cfg = project_cfg(project, f"paths.pref={tmp_path / 'pref'}")
+    out = _pref_diff(cfg, SpectrumOptions.from_params(cfg.diff, cfg.seed), tmp_path / "sft_pref", None)
+    assert list(out) == ["sft_pref"] and out["sft_pref"]["top_tensor"].endswith("layers.1.mlp.down_proj.weight")
+    assert out["sft_pref"]["rel_change_total"] > 0 and (tmp_path / "sft_pref/layers.csv").exists()
+    cfg = project_cfg(project, f"paths.pref={tmp_path / 'nothing'}")
+    assert _pref_diff(cfg, SpectrumOptions.from_params(cfg.diff, cfg.seed), tmp_path / "x", None) == {}
