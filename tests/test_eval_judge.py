@@ -175,3 +175,55 @@ def test_run_judge_against_langadapt_serve(tmp_path):
     pw = detail["pairwise"]
     assert pw["judgements"] == 4 and pw["unparsed"] == sum(r["verdict"] is None for r in records
                                                            if r["task"] == "llm_judge_pairwise")
+
+
+@pytest.mark.integration
+def test_eval_with_pref_and_judge_then_report(tmp_path):
+    """`eval` with sft and pref checkpoints and the judge on (a scripted server): the judge metrics land
+    in metrics/eval.json beside the others, and the report shows the sft -> pref comparison."""
+    import yaml
+
+    from langadapt.config import parse_params
+    from langadapt.evaluation.report import run_report
+    from langadapt.evaluation.runner import run_eval
+    from langadapt.records import Document
+    from langadapt.train.modeling import build_tiny_qwen3, save_hf
+    from langadapt.train.tokenizer import train_bpe_tokenizer
+
+    repo = Path(__file__).resolve().parents[1]
+    sents = [ln.split("\t", 1)[-1] for ln in (repo / "samples/data/th-en/data_tha.txt").read_text(
+        encoding="utf-8").splitlines()]
+    write_jsonl(tmp_path / "data/clean/shard-00000.jsonl",
+                [Document(id=f"d{i}", text=" ".join(sents[i * 4: i * 4 + 4]), lang="th") for i in range(40)])
+    tok = train_bpe_tokenizer(sents[:300], vocab_size=300, min_frequency=2)
+    tiny = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "num_key_value_heads": 1, "head_dim": 16, "max_position_embeddings": 512, "tie_word_embeddings": True}
+    for seed, name in enumerate(("sft", "pref")):
+        save_hf(build_tiny_qwen3(tiny, vocab_size=len(tok), seed=seed, eos_token_id=tok.eos_token_id,
+                                 pad_token_id=tok.pad_token_id), tok, tmp_path / "models" / name)
+    srv = ThreadingHTTPServer(("127.0.0.1", _free_port()), _Scripted)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    raw = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+    cfg = parse_params(raw, "params.yaml", [
+        f"paths.translation_pairs={repo / 'samples/data/th-en'}", "data.heldout_fraction=0.25",
+        "eval.models=[sft, pref]", "eval.bpb_docs=2", "eval.bpb_window=32", "eval.bpb_stride=16",
+        "eval.translation_pairs=2", "eval.ifeval_prompts=3", "eval.multi_turn=1", "eval.max_new_tokens=4",
+        f"eval.judge=http://127.0.0.1:{srv.server_address[1]}/v1", "eval.judge_model=judge",
+        "eval.api_key_env=LANGADAPT_TEST_NO_KEY"])
+    for k in ("clean", "sft", "pref", "eval", "report", "metrics", "plots", "diff"):
+        setattr(cfg.paths, k, str(tmp_path / getattr(cfg.paths, k)))
+    try:
+        run_eval(cfg, root=tmp_path, log=lambda s: None)
+    finally:
+        srv.shutdown()
+    metrics = json.loads((tmp_path / "metrics/eval.json").read_text(encoding="utf-8"))
+    assert list(metrics) == ["sft", "pref"]
+    assert metrics["pref"]["judge_win_rate_vs_sft"] == 0.5 and metrics["sft"]["llm_judge_n"] == 3
+    assert metrics["sft"]["llm_judge_unparsed"] == 0 and metrics["pref"]["llm_judge_fluency"] == 4.0
+    assert (tmp_path / "reports/eval/judge/summary.json").exists()
+    (tmp_path / "metrics/pref.json").write_text(json.dumps({
+        "rounds": 1, "loss": "kto", "stepwise": False, "samples_per_prompt": 4, "prompts": 8, "rounds_trained": 1,
+        "rounds_skipped": 0, "per_round": [{"round": 0, "samples": 32, "desirable_share": 0.5}], "final": None}))
+    run_report(cfg, root=tmp_path)
+    md = (tmp_path / "reports/report/report.md").read_text(encoding="utf-8")
+    assert "sft -> pref" in md and "LLM judge win rate of pref vs sft" in md
