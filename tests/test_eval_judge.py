@@ -227,3 +227,5 @@ def test_eval_with_pref_and_judge_then_report(tmp_path):
     run_report(cfg, root=tmp_path)
     md = (tmp_path / "reports/report/report.md").read_text(encoding="utf-8")
     assert "sft -> pref" in md and "LLM judge win rate of pref vs sft" in md
+    card = (tmp_path / "reports/report/MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "preference-optimization" in card and "Checkpoint evaluated: **pref**" in card

@@ -392,7 +392,8 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
         "datasets": ["matbahasa/TALPCo"],
         "library_name": "transformers",
         "pipeline_tag": "text-generation",
-        "tags": ["langadapt", "continual-pretraining", "sft", lname.lower().replace(" ", "-")],
+        "tags": ["langadapt", "continual-pretraining", "sft", *(["preference-optimization"] if final == "pref" else []),
+                 lname.lower().replace(" ", "-")],
         "model-index": [{"name": name, "results": results_yaml}],
     })
     fm = yaml.safe_dump(front, sort_keys=False, allow_unicode=True)
@@ -403,7 +404,11 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
         f"# {name}", "",
         f"A {lname} adaptation of `{base}` made with langadapt: continual pre-training (CPT) on a cleaned, "
         f"deduplicated {lname} web crawl, then supervised fine-tuning (SFT) on verified synthetic instructions "
-        "and TALPCo translation pairs. " + ("" if hub_base else
+        "and TALPCo translation pairs. "
+        + ("Then preference optimisation (`pref`: KTO or DPO with TRL) on the SFT model's own answers, "
+           "labelled by the code that verifies each instruction's constraints and the answer's language. "
+           if final == "pref" else "")
+        + ("" if hub_base else
                                            f"The base `{base}` is not a Hugging Face hub id, so `base_model` is not set. "),
         "",
         f"Checkpoint evaluated: **{final}** (`{getattr(cfg.paths, final) if final else '-'}`).", "",
