@@ -197,10 +197,10 @@ class PrefParams(Section):
     """Preference optimisation from verifier feedback (langadapt.pref)."""
 
     rounds: int = 1
-    prompts: int = 24
+    prompts: int = 16
     samples_per_prompt: int = 4
     temperature: float = 1.0
-    max_new_tokens: int = 48
+    max_new_tokens: int = 32
     batch_size: int = 16
     min_script_ratio: float = 0.5
     loss: Literal["kto", "dpo"] = "kto"
