@@ -46,7 +46,7 @@ def main() -> None:
     args = ap.parse_args()
     corpus = Path(args.corpus) if args.corpus else (
         REPO / "data/clean" if (REPO / "data/clean").exists() else REPO.parent / "shared/data/th/thaigov-news.jsonl")
-    from langadapt.synth.constraints import score_ifeval, verify
+    from langadapt.ifeval import score_ifeval, verify
     from langadapt.text import words
 
     try:

@@ -7,7 +7,7 @@ same ``langadapt <stage>`` command dvc.yaml runs (parameter names ARE params.yam
 records counts, DVC md5s and metrics as artifact metadata for the KFP dashboard. ``build(image)`` binds
 them to the one image (components/Dockerfile) with ``install_kfp_package=False`` and no
 ``packages_to_install``: nothing is pip-installed at run time, and ``kfp.local.SubprocessRunner
-(use_venv=False)`` runs the very same components in this environment. Training stages (cpt, sft) submit
+(use_venv=False)`` runs the very same components in this environment. Training stages (cpt, sft, pref) submit
 a KubeRay RayJob when they run inside Kubernetes (params.yaml ``cluster.train_on``).
 
     langadapt pipeline compile        # regenerate this file + pipelines/langadapt_pipeline.yaml
@@ -180,24 +180,47 @@ def sft(
     )
 
 
+def pref(
+    params_yaml: str,
+    sft: Input[Model],
+    synth: Input[Dataset],
+    pref: Output[Model],
+    pref_checkpoints: Output[Artifact],
+    metrics: Output[Metrics],
+    plots: Output[Dataset],
+):
+    """`langadapt pref`: sft, synth -> pref, pref_checkpoints."""
+    from langadapt.orchestration.run import run_component
+
+    run_component(
+        "pref",
+        params_yaml,
+        inputs={"sft": sft, "synth": synth},
+        outputs={"pref": pref, "pref_checkpoints": pref_checkpoints},
+        metrics=metrics,
+        plots=plots,
+    )
+
+
 def diff(
     params_yaml: str,
     base: Input[Model],
     cpt: Input[Model],
     sft: Input[Model],
+    pref: Input[Model],
     clean: Input[Dataset],
     translation_pairs: Input[Dataset],
     diff: Output[Dataset],
     metrics: Output[Metrics],
     plots: Output[Dataset],
 ):
-    """`langadapt diff`: base, cpt, sft, clean, translation_pairs -> diff."""
+    """`langadapt diff`: base, cpt, sft, pref, clean, translation_pairs -> diff."""
     from langadapt.orchestration.run import run_component
 
     run_component(
         "diff",
         params_yaml,
-        inputs={"base": base, "cpt": cpt, "sft": sft, "clean": clean, "translation_pairs": translation_pairs},
+        inputs={"base": base, "cpt": cpt, "sft": sft, "pref": pref, "clean": clean, "translation_pairs": translation_pairs},
         outputs={"diff": diff},
         metrics=metrics,
         plots=plots,
@@ -212,17 +235,18 @@ def eval(
     cpt: Input[Model],
     sft: Input[Model],
     ifeval_seed: Input[Dataset],
+    pref: Input[Model],
     eval: Output[Dataset],
     metrics: Output[Metrics],
     plots: Output[Dataset],
 ):
-    """`langadapt eval`: clean, translation_pairs, base, cpt, sft, ifeval_seed -> eval."""
+    """`langadapt eval`: clean, translation_pairs, base, cpt, sft, ifeval_seed, pref -> eval."""
     from langadapt.orchestration.run import run_component
 
     run_component(
         "eval",
         params_yaml,
-        inputs={"clean": clean, "translation_pairs": translation_pairs, "base": base, "cpt": cpt, "sft": sft, "ifeval_seed": ifeval_seed},
+        inputs={"clean": clean, "translation_pairs": translation_pairs, "base": base, "cpt": cpt, "sft": sft, "ifeval_seed": ifeval_seed, "pref": pref},
         outputs={"eval": eval},
         metrics=metrics,
         plots=plots,
@@ -240,10 +264,12 @@ def report(
     cpt_metrics: Input[Metrics],
     synth_metrics: Input[Metrics],
     sft_metrics: Input[Metrics],
+    pref_metrics: Input[Metrics],
     diff_metrics: Input[Metrics],
     eval_metrics: Input[Metrics],
     cpt_plots: Input[Dataset],
     sft_plots: Input[Dataset],
+    pref_plots: Input[Dataset],
     report: Output[Dataset],
     metrics: Output[Metrics],
     report_html: Output[HTML],
@@ -258,8 +284,8 @@ def report(
         inputs={"diff": diff, "eval": eval},
         outputs={"report": report},
         metrics=metrics,
-        metrics_inputs={"extract": extract_metrics, "filter": filter_metrics, "dedup": dedup_metrics, "tokenizer": tokenizer_metrics, "cpt": cpt_metrics, "synth": synth_metrics, "sft": sft_metrics, "diff": diff_metrics, "eval": eval_metrics},
-        plots_inputs={"cpt": cpt_plots, "sft": sft_plots},
+        metrics_inputs={"extract": extract_metrics, "filter": filter_metrics, "dedup": dedup_metrics, "tokenizer": tokenizer_metrics, "cpt": cpt_metrics, "synth": synth_metrics, "sft": sft_metrics, "pref": pref_metrics, "diff": diff_metrics, "eval": eval_metrics},
+        plots_inputs={"cpt": cpt_plots, "sft": sft_plots, "pref": pref_plots},
         views={"report_html": (report_html, "report", "report.html"), "report_md": (report_md, "report", "report.md")},
     )
 
@@ -278,6 +304,7 @@ def push_outputs(
     cpt: Input[Model] = None,
     synth: Input[Dataset] = None,
     sft: Input[Model] = None,
+    pref: Input[Model] = None,
     diff: Input[Dataset] = None,
     eval: Input[Dataset] = None,
     report: Input[Dataset] = None,
@@ -288,12 +315,14 @@ def push_outputs(
     cpt_metrics: Input[Metrics] = None,
     synth_metrics: Input[Metrics] = None,
     sft_metrics: Input[Metrics] = None,
+    pref_metrics: Input[Metrics] = None,
     diff_metrics: Input[Metrics] = None,
     eval_metrics: Input[Metrics] = None,
     report_metrics: Input[Metrics] = None,
     cpt_plots: Input[Dataset] = None,
     synth_plots: Input[Dataset] = None,
     sft_plots: Input[Dataset] = None,
+    pref_plots: Input[Dataset] = None,
     diff_plots: Input[Dataset] = None,
     eval_plots: Input[Dataset] = None,
 ):
@@ -303,10 +332,10 @@ def push_outputs(
     from langadapt.orchestration.data import push_outputs as push
     from langadapt.orchestration.run import dvc_md5
 
-    given = {"extracted": extracted, "filtered": filtered, "clean": clean, "tokenizer": tokenizer, "base": base, "cpt": cpt, "synth": synth, "sft": sft, "diff": diff, "eval": eval, "report": report}
+    given = {"extracted": extracted, "filtered": filtered, "clean": clean, "tokenizer": tokenizer, "base": base, "cpt": cpt, "synth": synth, "sft": sft, "pref": pref, "diff": diff, "eval": eval, "report": report}
     paths = {k: a.path for k, a in given.items() if a is not None}
-    metrics = {s: a.path for s, a in {"extract": extract_metrics, "filter": filter_metrics, "dedup": dedup_metrics, "tokenizer": tokenizer_metrics, "cpt": cpt_metrics, "synth": synth_metrics, "sft": sft_metrics, "diff": diff_metrics, "eval": eval_metrics, "report": report_metrics}.items() if a is not None}
-    plots = {s: a.path for s, a in {"cpt": cpt_plots, "synth": synth_plots, "sft": sft_plots, "diff": diff_plots, "eval": eval_plots}.items() if a is not None}
+    metrics = {s: a.path for s, a in {"extract": extract_metrics, "filter": filter_metrics, "dedup": dedup_metrics, "tokenizer": tokenizer_metrics, "cpt": cpt_metrics, "synth": synth_metrics, "sft": sft_metrics, "pref": pref_metrics, "diff": diff_metrics, "eval": eval_metrics, "report": report_metrics}.items() if a is not None}
+    plots = {s: a.path for s, a in {"cpt": cpt_plots, "synth": synth_plots, "sft": sft_plots, "pref": pref_plots, "diff": diff_plots, "eval": eval_plots}.items() if a is not None}
     result = push(params_yaml, repo, rev, paths, [s for s in stages.split(",") if s], metrics, plots)
     index = {"rev": rev, "pushed": result["pushed"], "md5": {k: dvc_md5(p) for k, p in paths.items()}}
     with open(outputs_index.path, "w", encoding="utf-8") as f:
@@ -314,8 +343,8 @@ def push_outputs(
     outputs_index.metadata.update({"pushed": result["pushed"], **{f"md5.{k}": v for k, v in index["md5"].items()}})
 
 
-STAGES = ('extract', 'filter', 'dedup', 'tokenizer', 'cpt', 'synth', 'sft', 'diff', 'eval', 'report')
-PUSHABLE = ('extracted', 'filtered', 'clean', 'tokenizer', 'base', 'cpt', 'synth', 'sft', 'diff', 'eval', 'report')
+STAGES = ('extract', 'filter', 'dedup', 'tokenizer', 'cpt', 'synth', 'sft', 'pref', 'diff', 'eval', 'report')
+PUSHABLE = ('extracted', 'filtered', 'clean', 'tokenizer', 'base', 'cpt', 'synth', 'sft', 'pref', 'diff', 'eval', 'report')
 
 
 def build(image: str) -> dict:

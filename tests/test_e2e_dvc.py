@@ -53,11 +53,11 @@ def test_fresh_clone_pull_and_repro(repo_root, tmp_path):
     _run([dvc, "repro"], work)
 
     metrics = {p.stem: json.loads(p.read_text()) for p in (work / "metrics").glob("*.json")}
-    for stage in ("extract", "filter", "dedup", "tokenizer", "cpt", "synth", "sft", "diff", "eval"):
+    for stage in ("extract", "filter", "dedup", "tokenizer", "cpt", "synth", "sft", "pref", "diff", "eval"):
         assert stage in metrics, f"metrics/{stage}.json missing after dvc repro"
     report = work / "reports" / "report"
     assert (report / "report.md").read_text(encoding="utf-8").strip()
-    for ckpt in ("base", "cpt", "sft"):
+    for ckpt in ("base", "cpt", "sft", "pref"):
         assert (work / "models" / ckpt / "config.json").exists()
         assert list((work / "models" / ckpt).glob("*.safetensors"))
 

@@ -177,7 +177,7 @@ def test_translation_prompt_and_cleanup():
 
 def test_strict_vs_loose_accuracy_on_crafted_responses():
     from langadapt.evaluation.instruction import summarize_ifeval
-    from langadapt.synth.constraints import score_ifeval
+    from langadapt.ifeval import score_ifeval
 
     end = {"end_phrase": "ขอบคุณครับ"}
     recs = [
@@ -200,7 +200,7 @@ def test_strict_vs_loose_accuracy_on_crafted_responses():
 
 def test_generated_ifeval_set_is_deterministic_and_valid():
     from langadapt.evaluation.instruction import build_ifeval_set, build_multi_turn
-    from langadapt.synth.constraints import parse_ifeval_record
+    from langadapt.ifeval import parse_ifeval_record
 
     a, b = build_ifeval_set("th", 12, seed=7), build_ifeval_set("th", 12, seed=7)
     assert a == b and len(a) == 12

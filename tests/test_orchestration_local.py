@@ -106,7 +106,8 @@ TINY = ["cpt.max_steps=4", "cpt.eval_every=2", "cpt.checkpoint_every=2", "sft.ma
         "sft.checkpoint_every=2", "train.num_workers=1", "synth.back_translation=20", "synth.translation_pairs=20",
         "eval.bpb_docs=4", "eval.translation_pairs=4", "eval.ifeval_prompts=4", "eval.multi_turn=2",
         "eval.max_new_tokens=8", "eval.sea_ifeval_prompts=2", "eval.en_ifeval_prompts=2", "eval.flores_pairs=2",
-        "diff.probe_texts=2"]
+        "diff.probe_texts=2", "pref.prompts=4", "pref.samples_per_prompt=2",
+        "pref.max_steps=2", "pref.checkpoint_every=2", "pref.max_new_tokens=8"]
 
 
 @pytest.mark.integration
@@ -124,5 +125,5 @@ def test_run_local_whole_graph_at_toy_size(project, tmp_path):
             assert outs[f"{s.name}/{key}"].exists(), f"{s.name} wrote no {key}"
     for key in ("tokenizer", "base"):
         assert any(outs[f"tokenizer/{key}"].iterdir())
-    for stage in ("cpt", "sft"):
+    for stage in ("cpt", "sft", "pref"):
         assert (outs[f"{stage}/{stage}"] / "config.json").exists()

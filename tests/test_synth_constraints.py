@@ -15,7 +15,7 @@ import pytest
 
 from langadapt.errors import DataError
 from langadapt.ifeval import IFEVAL_IDS, LANGS, REGISTRY, instruction_text, score_ifeval, verify
-from langadapt.synth.constraints import parse_ifeval_record
+from langadapt.ifeval import parse_ifeval_record
 
 TH2 = "วันนี้อากาศดีมาก ฉันไปตลาดกับแม่\n\nเราซื้อผลไม้หลายอย่าง"  # 12 words by newmm, 3 sentences
 EN = "The cat sat on the mat. It was happy. Then it slept."  # 12 words, 3 sentences

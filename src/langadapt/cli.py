@@ -3,7 +3,7 @@
     langadapt --help
     langadapt config show
     langadapt crawl http://127.0.0.1:8000/ --out data/raw --allow-host 127.0.0.1
-    langadapt extract | filter | dedup | tokenizer | cpt | synth | sft | diff | eval | report
+    langadapt extract | filter | dedup | tokenizer | cpt | synth | sft | pref | diff | eval | report
 
 Stage commands live beside their logic (``langadapt/<area>/commands.py``) and import heavy libraries
 (torch, ray, transformers) inside the command body, so ``--help`` stays fast.
@@ -65,10 +65,12 @@ def _register_all() -> None:
     from langadapt.evaluation import commands as eval_cmds
     from langadapt.ifeval import commands as ifeval_cmds
     from langadapt.orchestration import commands as orch_cmds
+    from langadapt.pref import commands as pref_cmds
     from langadapt.synth import commands as synth_cmds
     from langadapt.train import commands as train_cmds
 
-    for mod in (corpus_cmds, train_cmds, synth_cmds, analysis_cmds, eval_cmds, ifeval_cmds, orch_cmds, cli_project):
+    for mod in (corpus_cmds, train_cmds, synth_cmds, pref_cmds, analysis_cmds, eval_cmds, ifeval_cmds, orch_cmds,
+                cli_project):
         mod.register(app)
 
 

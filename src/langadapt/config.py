@@ -43,6 +43,8 @@ class PathsParams(Section):
     synth: str = "data/synth"
     sft: str = "models/sft"
     sft_checkpoints: str = "checkpoints/sft"
+    pref: str = "models/pref"
+    pref_checkpoints: str = "checkpoints/pref"
     diff: str = "reports/diff"
     eval: str = "reports/eval"
     report: str = "reports/report"
@@ -200,6 +202,33 @@ class SynthParams(Section):
     teacher: TeacherParams = TeacherParams()
 
 
+class PrefParams(Section):
+    """Preference optimisation from verifier feedback (langadapt.pref)."""
+
+    rounds: int = 1
+    prompts: int = 16
+    samples_per_prompt: int = 4
+    temperature: float = 1.0
+    max_new_tokens: int = 32
+    batch_size: int = 16
+    min_script_ratio: float = 0.5
+    loss: Literal["kto", "dpo"] = "kto"
+    stepwise: bool = False
+    beta: float = 0.1
+    desirable_weight: float = 1.0
+    undesirable_weight: float = 1.0
+    precompute_ref_log_probs: bool = False
+    deepspeed: bool = True
+    lr: float = 1e-4
+    warmup_steps: int = 0
+    max_steps: int = 8
+    micro_batch_size: int = 4
+    grad_accum: int = 1
+    grad_clip: float = 1.0
+    max_length: int = 256
+    checkpoint_every: int = 4
+
+
 class DiffParams(Section):
     top_r: int = 8
     svd_max_dim: int = 512
@@ -214,7 +243,7 @@ class DiffParams(Section):
 
 
 class EvalParams(Section):
-    models: list[Literal["base", "cpt", "sft"]] = ["base", "cpt", "sft"]
+    models: list[Literal["base", "cpt", "sft", "pref"]] = ["base", "cpt", "sft", "pref"]
     max_new_tokens: int = 192
     batch_size: int = 16
     bpb_docs: int = 40
@@ -234,6 +263,8 @@ class EvalParams(Section):
     endpoint: str | None = None
     judge: str | None = None
     judge_model: str | None = None
+    judge_pairwise: list[str] = ["pref", "sft"]
+    judge_answers: int = 24
     api_key_env: str = "OPENAI_API_KEY"
 
 
@@ -306,6 +337,7 @@ class Params(Section):
     sft: StageTrainParams = StageTrainParams(
         lr=1e-3, max_steps=200, warmup_steps=5, eval_every=50, checkpoint_every=100, eval_batches=4
     )
+    pref: PrefParams = PrefParams()
     diff: DiffParams = DiffParams()
     eval: EvalParams = EvalParams()
     report: ReportParams = ReportParams()

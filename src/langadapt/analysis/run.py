@@ -1,4 +1,5 @@
-"""The diff stage: compare base, CPT and SFT checkpoints and write the report.
+"""The diff stage: compare base, CPT and SFT checkpoints (and SFT -> pref when paths.pref exists) and
+write the report.
 
     langadapt diff                                      # the DVC stage: paths.base/cpt/sft -> paths.diff
     langadapt diff --base models/base --cpt models/cpt  # any two (or three) checkpoints -> --out DIR
@@ -21,6 +22,17 @@ from typing import Any
 from langadapt.analysis.diff import SpectrumOptions, diff_checkpoints, open_stages, stage_pairs
 from langadapt.analysis.report import write_report
 from langadapt.records import atomic_dir, write_json
+
+
+def _pref_diff(cfg: Any, opts: SpectrumOptions, out: Path, progress: Any) -> dict[str, Any]:
+    """sft -> pref (the preference stage's change, streamed like the others) into ``out``, when
+    paths.pref holds a checkpoint; its headline metrics join diff.json under ``sft_pref``."""
+    pref = Path(getattr(cfg.paths, "pref", "") or "")
+    if not (pref / "config.json").exists():
+        return {}
+    res = diff_checkpoints(open_stages({"sft": cfg.paths.sft, "pref": pref}), opts, progress=progress)
+    return {k: v for k, v in write_report(out, res, None, cfg.diff.top_k).items() if k == "sft_pref"}
+
 
 PLOT_FILES = {"layers.csv": "diff_layers.csv", "cka.csv": "diff_cka.csv", "logit_lens.csv": "diff_logit_lens.csv"}
 
@@ -51,6 +63,8 @@ def run_diff(
             typer.secho(f"diff: probes skipped: {probe_result['skipped']}", fg=typer.colors.YELLOW, err=True)
     with atomic_dir(out_dir) as staging:
         metrics = write_report(staging, result, probe_result, cfg.diff.top_k)
+        if stage_mode:
+            metrics.update(_pref_diff(cfg, opts, staging / "sft_pref", progress))
         if not stage_mode:
             write_json(staging / "metrics.json", metrics)
     if stage_mode:

@@ -42,7 +42,7 @@ def constant_baseline(ifeval: list[dict], multi_turn: list[dict], lang: str,
     "best_answer": {metric: answer}}``.
     """
     from langadapt.evaluation.instruction import summarize_ifeval
-    from langadapt.synth.constraints import score_ifeval
+    from langadapt.ifeval import score_ifeval
 
     answers = list(answers if answers is not None else CONSTANT_ANSWERS.get(lang, ["ok", ""]))
     per: dict[str, dict[str, float]] = {}

@@ -28,12 +28,12 @@ import yaml
 
 from langadapt.config import Params
 
-STAGE_ORDER = ("extract", "filter", "dedup", "tokenizer", "cpt", "synth", "sft", "diff", "eval")
+STAGE_ORDER = ("extract", "filter", "dedup", "tokenizer", "cpt", "synth", "sft", "pref", "diff", "eval")
 # Optional {paths.metrics}/reference.json: {"label": ..., "bpb": ...}: the model before the tokenizer stage
 # (make demo-real: the imported base), the reference the CPT bits-per-byte goal is measured from.
 REFERENCE = "reference"
-MODEL_LABELS = {"base": "base", "cpt": "CPT", "sft": "SFT"}
-COLORS = {"base": "#9e9e9e", "cpt": "#1f77b4", "sft": "#d62728"}
+MODEL_LABELS = {"base": "base", "cpt": "CPT", "sft": "SFT", "pref": "pref"}
+COLORS = {"base": "#9e9e9e", "cpt": "#1f77b4", "sft": "#d62728", "pref": "#2ca02c"}
 LANG_NAMES = {"th": "Thai", "bo": "Tibetan", "zh-Hant": "Traditional Chinese"}
 HF_LANG = {"th": "th", "bo": "bo", "zh-Hant": "zh"}
 
@@ -148,7 +148,7 @@ def plot_eval_comparison(results: dict[str, dict[str, Any]], out: Path, title: s
     if not panels:
         return None
     plt = _plt()
-    models = [m for m in ("base", "cpt", "sft") if m in results] + [m for m in results if m not in MODEL_LABELS]
+    models = [m for m in ("base", "cpt", "sft", "pref") if m in results] + [m for m in results if m not in MODEL_LABELS]
     ncols = 2 if len(panels) > 1 else 1
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 4.0 * nrows + 0.6), squeeze=False)
@@ -309,7 +309,7 @@ def comparison_rows(results: dict[str, dict[str, Any]], baseline: dict[str, floa
     columns: the baseline beside every IF number, and why a number must not be read as a result."""
     from langadapt.evaluation.runner import HEADLINE
 
-    models = [m for m in ("base", "cpt", "sft") if m in results]
+    models = [m for m in ("base", "cpt", "sft", "pref") if m in results]
     header = ["metric"] + [MODEL_LABELS[m] for m in models]
     final = models[-1] if models else None
     has_delta = "base" in results and final and final != "base"
@@ -429,7 +429,7 @@ def pipeline_row(stage: str, m: dict[str, Any]) -> list[str]:
 
 
 def final_model(results: dict[str, Any]) -> str | None:
-    for m in ("sft", "cpt", "base"):
+    for m in ("pref", "sft", "cpt", "base"):
         if m in results:
             return m
     return None
@@ -488,7 +488,8 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
         "datasets": ["matbahasa/TALPCo"],
         "library_name": "transformers",
         "pipeline_tag": "text-generation",
-        "tags": ["langadapt", "continual-pretraining", "sft", lname.lower().replace(" ", "-")],
+        "tags": ["langadapt", "continual-pretraining", "sft", *(["preference-optimization"] if final == "pref" else []),
+                 lname.lower().replace(" ", "-")],
         "model-index": [{"name": name, "results": results_yaml}],
     })
     fm = yaml.safe_dump(front, sort_keys=False, allow_unicode=True)
@@ -503,7 +504,11 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
         f"# {name}", "",
         f"A {lname} adaptation of `{base}` made with langadapt: continual pre-training (CPT) on a cleaned, "
         f"deduplicated {lname} web crawl, then supervised fine-tuning (SFT) on verified synthetic instructions "
-        "and TALPCo translation pairs. " + ("" if hub_base else
+        "and TALPCo translation pairs. "
+        + ("Then preference optimisation (`pref`: KTO or DPO with TRL) on the SFT model's own answers, "
+           "labelled by the code that verifies each instruction's constraints and the answer's language. "
+           if final == "pref" else "")
+        + ("" if hub_base else
                                            f"The base `{base}` is not a Hugging Face hub id, so `base_model` is not set. "),
         "",
         f"Checkpoint evaluated: **{final}** (`{getattr(cfg.paths, final) if final else '-'}`).", "",
@@ -669,6 +674,9 @@ def run_report(cfg: Params, root: str | Path = ".") -> dict[str, Any]:
             if ex_rows:
                 doc.p(f"Example answers (first of each task; all of them in `{cfg.paths.eval}/<model>/generations.jsonl`):")
                 doc.table(["model", "task", "prompt", "answer", "finish"], ex_rows)
+        from langadapt.pref.report import pref_section
+
+        pref_section(doc, cfg, stages, results, eval_dir, notes)
         if notes:
             doc.h(2, "Notes")
             doc.p("\n".join(f"- {n}" for n in notes))

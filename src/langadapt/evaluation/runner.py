@@ -11,7 +11,9 @@ Per model (a missing checkpoint is skipped with a note):
 - ``stability``, ``code_switch_rate``, ``foreign_token_share``: over every answer meant to be in the
   target language (into-target translations, IFEval and both multi-turn answers);
 - ``*_truncated`` and ``*_truncated_share``: answers cut off at ``eval.max_new_tokens``, per metric;
-- ``judge_score`` (1-10, MT-Bench style) when ``eval.judge`` is set.
+- ``judge_score`` (1-10, MT-Bench style) when ``eval.judge`` is set, and then also ``llm_judge_*`` (0-5
+  LLM-Eval dimensions) and ``judge_win_rate_vs_<other>`` (pairwise, both orders; ``eval.judge_pairwise``)
+  from ``langadapt.evaluation.judge``.
 
 Outputs: ``metrics/eval.json``, ``plots/eval.csv`` (model,metric,value), and under ``paths.eval``:
 ``<model>/generations.jsonl`` (every prompt and answer), ``<model>/detail.json`` (per-instruction
@@ -31,7 +33,7 @@ from typing import Any
 from langadapt.config import Params
 from langadapt.errors import DataError
 
-MODELS = ("base", "cpt", "sft")
+MODELS = ("base", "cpt", "sft", "pref")
 
 # Headline metrics, in the order the report shows them; (key, label, higher is better).
 HEADLINE: list[tuple[str, str, bool]] = [
@@ -67,6 +69,8 @@ HEADLINE: list[tuple[str, str, bool]] = [
     ("flores_bleu_from_en", "FLORES-200 BLEU en->", True),
     ("flores_chrfpp_from_en_baseline", "FLORES-200 chrF++ en-> of the source copied (baseline)", True),
     ("judge_score", "LLM judge (1-10)", True),
+    ("llm_judge_mean", "LLM judge, mean of 0-5 dimensions", True),
+    ("judge_win_rate_vs_sft", "LLM judge pairwise win rate vs SFT", True),
     ("truncated_share", "answers truncated", False),
 ]
 
@@ -331,6 +335,15 @@ def run_eval(cfg: Params, root: str | Path = ".", progress: Callable | None = No
             raise DataError("no checkpoint to evaluate: none of " +
                             ", ".join(f"paths.{m}={getattr(cfg.paths, m)}" for m in cfg.eval.models) +
                             " has a config.json")
+        if judge is not None:  # LLM-Eval scores + pairwise win rate (langadapt.evaluation.judge)
+            from langadapt.evaluation.judge import run_judge
+
+            jm, jrecs, jdetail = run_judge(judge, cfg.language.code, out, list(results), cfg.eval.judge_pairwise,
+                                           cfg.eval.judge_answers)
+            for m, v in jm.items():
+                results[m].update(v)
+            write_jsonl(out / "judge" / "judgements.jsonl", jrecs)
+            write_json(out / "judge" / "summary.json", jdetail)
         summary = {"lang": cfg.language.code, "models": results, "skipped": skipped, "notes": inputs["notes"],
                    "counts": {"heldout_docs": len(inputs["texts"]), "translation_pairs": len(inputs["pairs"]),
                               "ifeval_prompts": len(inputs["ifeval"]), "multi_turn": len(inputs["multi_turn"]),

@@ -11,7 +11,7 @@
 
 from langadapt.ifeval.base import RELATIONS, SEMANTICS, InstructionError
 from langadapt.ifeval.language import is_language
-from langadapt.ifeval.readers import Item, parse_record, read_file, record_format
+from langadapt.ifeval.readers import Item, parse_ifeval_record, parse_record, read_file, record_format
 from langadapt.ifeval.registry import (
     CONFLICT_GROUPS,
     GOOGLE_IDS,
@@ -33,6 +33,7 @@ from langadapt.ifeval.registry import (
 from langadapt.ifeval.scoring import default_semantics, score_ifeval, score_items
 
 __all__ = [
+    "parse_ifeval_record",
     "CONFLICT_GROUPS",
     "GOOGLE_IDS",
     "IFEVAL_IDS",

@@ -99,6 +99,12 @@ def parse_record(rec: Any, where: str, lang: str | None = None) -> Item:
     return Item(key=key, prompt=prompt, ids=list(ids), kwargs=kws, lang=rlang, format=fmt, response=response)
 
 
+
+def parse_ifeval_record(rec: dict[str, Any], where: str) -> tuple[str, list[str], list[dict[str, Any]]]:
+    """(prompt, instruction ids, kwargs list) of a Google IFEval or SEA-IFEval record."""
+    it = parse_record(rec, where)
+    return it.prompt, it.ids, it.kwargs
+
 def _lines(path: Path) -> list[tuple[int, Any]]:
     if not path.exists():
         raise DataError(f"{path}: file not found")

@@ -14,7 +14,7 @@ from langadapt.orchestration.dvcgraph import StageSpec, external_inputs, produce
 
 # inputs the first step resolves from the repository at the run's revision (DVC or git)
 FETCHABLE = ("raw", "translation_pairs", "ifeval_seed")
-MODEL_KEYS = {"tokenizer", "base", "cpt", "sft"}
+MODEL_KEYS = {"tokenizer", "base", "cpt", "sft", "pref"}
 # extra output artifacts that show one file of a stage output in the KFP UI: (name, type, key, file)
 VIEWS = {"report": (("report_html", "HTML", "report", "report.html"), ("report_md", "Markdown", "report", "report.md"))}
 
@@ -27,7 +27,7 @@ same ``langadapt <stage>`` command dvc.yaml runs (parameter names ARE params.yam
 records counts, DVC md5s and metrics as artifact metadata for the KFP dashboard. ``build(image)`` binds
 them to the one image (components/Dockerfile) with ``install_kfp_package=False`` and no
 ``packages_to_install``: nothing is pip-installed at run time, and ``kfp.local.SubprocessRunner
-(use_venv=False)`` runs the very same components in this environment. Training stages (cpt, sft) submit
+(use_venv=False)`` runs the very same components in this environment. Training stages (cpt, sft, pref) submit
 a KubeRay RayJob when they run inside Kubernetes (params.yaml ``cluster.train_on``).
 
     langadapt pipeline compile        # regenerate this file + pipelines/langadapt_pipeline.yaml

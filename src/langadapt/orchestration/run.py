@@ -27,7 +27,7 @@ from langadapt.config import Params, parse_params
 from langadapt.errors import LangadaptError
 from langadapt.records import file_md5
 
-TRAINING_STAGES = ("cpt", "sft")
+TRAINING_STAGES = ("cpt", "sft", "pref")
 
 
 def params_from_text(params_yaml: str, source: str = "params_yaml") -> Params:

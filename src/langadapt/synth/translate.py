@@ -79,7 +79,7 @@ def translate_ifeval(teacher: Any, records: list[dict[str, Any]], lang: str, n: 
     kwarg value and be in the target script; then k answers are sampled and verified."""
     from langadapt.ifeval import generatable
     from langadapt.synth.autoif import keeps_kwargs, sample_and_verify
-    from langadapt.synth.constraints import parse_ifeval_record
+    from langadapt.ifeval import parse_ifeval_record
 
     if n <= 0:
         return []

@@ -1,0 +1,189 @@
+"""Verifier feedback for on-policy samples: per-constraint outcomes (the stepwise signal), language
+stability, and the desirable label (every constraint holds and the answer is in the target language).
+
+    from langadapt.pref.feedback import feedback, kto_rows, dpo_pairs, round_stats
+    fb = feedback("...", [{"id": "length_constraints:number_words", "kwargs": {...}}], "th", 0.5)
+    fb["constraints"]  # [{"id": ..., "ok": True}], fb["language_ok"], fb["desirable"]
+
+Everything here is a pure function of the records (tested exactly). Constraint verification goes through
+the one adapter ``verify_constraint`` below, so moving the verifiers is a one-line change.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+# The one place pref imports the constraint verifiers from (they may move to their own package).
+from langadapt.ifeval import verify as _verify_constraint
+
+LANGUAGE_STEP = "language:stability"   # the language check, reported beside the constraints
+
+
+def verify_constraint(instruction_id: str, kwargs: dict[str, Any] | None, response: str, lang: str) -> bool:
+    """Whether ``response`` follows one constraint (strict mode, as IFEval)."""
+    return bool(_verify_constraint(instruction_id, kwargs, response, lang, strict=True))
+
+
+def language_ok(response: str, lang: str, min_script_ratio: float) -> bool:
+    """The answer is in the target language: its script's share of the letters is >= ``min_script_ratio``."""
+    from langadapt.synth.common import language_stable
+
+    return bool(response.strip()) and language_stable(response, lang, min_script_ratio)
+
+
+def feedback(response: str, constraints: Sequence[dict[str, Any]], lang: str,
+             min_script_ratio: float) -> dict[str, Any]:
+    """Per-constraint outcomes, the language check and the label of one sample.
+
+    A constraint the verifier cannot check (unknown id, bad kwargs) counts as failed with its error
+    kept, never a crash: the record stays auditable."""
+    from langadapt.errors import DataError
+
+    outs = []
+    for c in constraints:
+        cid, kw = c.get("id"), c.get("kwargs") or {}
+        try:
+            ok, err = verify_constraint(str(cid), kw, response, lang), None
+        except DataError as e:
+            ok, err = False, str(e)
+        outs.append({"id": cid, "ok": ok, **({"error": err} if err else {})})
+    lang_ok = language_ok(response, lang, min_script_ratio)
+    passed = sum(o["ok"] for o in outs)
+    return {
+        "constraints": outs,
+        "language_ok": lang_ok,
+        "passed": passed,
+        "checks": len(outs) + 1,                         # the constraints and the language check
+        "desirable": lang_ok and passed == len(outs),
+    }
+
+
+def step_score(fb: dict[str, Any]) -> float:
+    """Share of the checks (constraints + language) that hold: 1.0 for a desirable sample."""
+    return (fb["passed"] + int(fb["language_ok"])) / max(1, fb["checks"])
+
+
+def stepwise_weight(fb: dict[str, Any]) -> float:
+    """The stepwise variant's loss weight of a sample (Step-KTO weights each step's feedback): a
+    desirable sample weighs 1; an undesirable one weighs the share of its checks that FAILED, so an
+    answer missing one of four checks is pushed down a quarter as hard as one failing all four."""
+    return 1.0 if fb["desirable"] else round(1.0 - step_score(fb), 6)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Prompts
+
+
+def prompt_messages(messages: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """The conversation up to the last user turn (the answer to sample), or [] when there is none."""
+    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=None)
+    return [] if last_user is None else [dict(m) for m in messages[: last_user + 1]]
+
+
+def select_prompts(examples: Iterable[Any], heldout_fraction: float, limit: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Held-out synth examples (``records.is_heldout`` of the id: never SFT-trained on) that carry
+    constraints, as ``{id, messages, constraints, lang}`` prompts; the first ``limit`` by id.
+
+    Returns (prompts, counts) with counts of what was skipped and why."""
+    from langadapt.records import is_heldout
+
+    counts = {"examples": 0, "train_split": 0, "no_constraints": 0, "no_user_turn": 0}
+    out = []
+    for ex in examples:
+        counts["examples"] += 1
+        if not is_heldout(ex.id, heldout_fraction):
+            counts["train_split"] += 1
+            continue
+        if not ex.constraints:
+            counts["no_constraints"] += 1
+            continue
+        msgs = prompt_messages(ex.messages)
+        if not msgs:
+            counts["no_user_turn"] += 1
+            continue
+        out.append({"id": ex.id, "messages": msgs, "constraints": list(ex.constraints), "lang": ex.lang})
+    out.sort(key=lambda p: p["id"])
+    return out[:limit] if limit > 0 else out, counts
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training rows
+
+
+def skip_reason(records: Sequence[dict[str, Any]], loss: str) -> str | None:
+    """Why a round's samples cannot train (None when they can): KTO needs both labels; DPO needs a
+    prompt with both a desirable and an undesirable sample."""
+    if not records:
+        return "no samples"
+    n_good = sum(r["feedback"]["desirable"] for r in records)
+    if n_good == len(records):
+        return f"every one of the {len(records)} samples passes: no undesirable example to learn from"
+    if n_good == 0:
+        return f"every one of the {len(records)} samples fails: no desirable example to learn from"
+    if loss == "dpo" and not dpo_pairs(records, seed=0):
+        return "no prompt has both a passing and a failing sample: no DPO pair"
+    return None
+
+
+def kto_rows(records: Sequence[dict[str, Any]], stepwise: bool = False) -> list[dict[str, Any]]:
+    """KTO rows ``{prompt, completion, label}`` (conversational: lists of messages), plus ``weight``
+    when ``stepwise`` (see ``stepwise_weight``)."""
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {"prompt": r["messages"], "completion": [{"role": "assistant", "content": r["response"]}],
+                               "label": bool(r["feedback"]["desirable"])}
+        if stepwise:
+            row["weight"] = stepwise_weight(r["feedback"])
+        rows.append(row)
+    return rows
+
+
+def dpo_pairs(records: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """DPO rows ``{prompt, chosen, rejected}``: per prompt, each failing sample paired with a passing one
+    (passing ones reused round-robin in a seeded order); prompts without both kinds give no pair."""
+    by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_prompt[r["prompt_id"]].append(r)
+    rows = []
+    for pid in sorted(by_prompt):
+        group = sorted(by_prompt[pid], key=lambda r: r["sample"])
+        good = [r for r in group if r["feedback"]["desirable"]]
+        bad = [r for r in group if not r["feedback"]["desirable"]]
+        if not good or not bad:
+            continue
+        random.Random(f"{seed}:{pid}").shuffle(good)
+        for i, b in enumerate(bad):
+            g = good[i % len(good)]
+            rows.append({"prompt": b["messages"],
+                         "chosen": [{"role": "assistant", "content": g["response"]}],
+                         "rejected": [{"role": "assistant", "content": b["response"]}]})
+    return rows
+
+
+def round_stats(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Pass rate per constraint id (and of the language check), desirable share, counts."""
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in records:
+        for c in r["feedback"]["constraints"]:
+            per[str(c["id"])][0] += int(c["ok"])
+            per[str(c["id"])][1] += 1
+        per[LANGUAGE_STEP][0] += int(r["feedback"]["language_ok"])
+        per[LANGUAGE_STEP][1] += 1
+    n = len(records)
+    good = sum(r["feedback"]["desirable"] for r in records)
+    checks = sum(len(r["feedback"]["constraints"]) for r in records)
+    passed = sum(r["feedback"]["passed"] for r in records)
+    return {
+        "samples": n,
+        "prompts": len({r["prompt_id"] for r in records}),
+        "desirable": good,
+        "desirable_share": good / n if n else None,
+        "constraint_pass_rate": passed / checks if checks else None,
+        "language_stability": per[LANGUAGE_STEP][0] / n if n else None,
+        "truncated_share": sum(r.get("finish_reason") == "length" for r in records) / n if n else None,
+        "pass_rate": {k: round(v[0] / v[1], 6) for k, v in sorted(per.items())},
+        "checked": {k: v[1] for k, v in sorted(per.items())},
+    }

@@ -1,0 +1,294 @@
+"""One round of preference training: TRL's KTOTrainer (or DPOTrainer) inside Ray Train workers, with
+DeepSpeed ZeRO through the transformers integration, resumable after a kill.
+
+The workers (``TorchTrainer``) each build the TRL trainer with ``args.deepspeed`` set from params (gloo +
+fp32 on CPU, nccl + bf16 on GPU), wrap it with ``ray.train.huggingface.transformers.prepare_trainer`` and
+report every HF checkpoint to Ray with ``RayTrainReportCallback`` (Ray keeps the last two under
+``<storage>/pref_round_<r>``). A rerun of the same round (a killed ``dvc repro``), or Ray after a worker
+failure, resumes the HF Trainer from the newest complete checkpoint (model, DeepSpeed optimizer state,
+scheduler, RNG and data position, all in the HF checkpoint).
+
+Reference model: TRL's own handling. With ``ref_model=None`` it keeps a frozen copy of the round's
+starting policy (prepared by DeepSpeed like the policy); ``pref.precompute_ref_log_probs`` computes the
+reference log-probs of the whole (small) round dataset once before training and never holds the copy
+during training: half the model memory.
+
+Stepwise variant (``pref.stepwise``, KTO only): each row carries a weight (``feedback.stepwise_weight``):
+a desirable answer weighs 1, an undesirable one the share of its checks that failed, so an answer that
+misses one of four constraints is pushed down a quarter as hard as one that misses all. This is how
+Step-KTO uses per-step feedback, with the verifiers' per-constraint outcomes as the steps: the KTO
+per-sample loss is multiplied by the weight (``StepwiseKTOTrainer``), the rest of KTO is unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from langadapt.errors import ConfigError, DataError
+
+HF_CKPT = "checkpoint"          # RayTrainReportCallback's subdirectory of a Ray checkpoint
+FAIL_AT_STEP_ENV = "LANGADAPT_PREF_FAIL_AT_STEP"   # test hook: a worker dies once at this step
+FAIL_MARKER_ENV = "LANGADAPT_PREF_FAIL_MARKER"
+
+
+def deepspeed_config(zero_stage: int, use_gpu: bool, grad_clip: float) -> dict[str, Any]:
+    """DeepSpeed config for the HF Trainer integration ("auto" = taken from the TrainingArguments)."""
+    return {
+        "train_micro_batch_size_per_gpu": "auto",
+        "gradient_accumulation_steps": "auto",
+        "train_batch_size": "auto",
+        "gradient_clipping": grad_clip,
+        "zero_optimization": {"stage": zero_stage, "overlap_comm": False, "contiguous_gradients": True,
+                              "stage3_gather_16bit_weights_on_model_save": True},
+        "bf16": {"enabled": bool(use_gpu)},
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": 1 << 30,
+        "wall_clock_breakdown": False,
+    }
+
+
+def hf_checkpoint_complete(d: str | Path) -> bool:
+    """An HF Trainer checkpoint a resume can use: trainer state, model weights, and (DeepSpeed) the
+    ``latest`` tag with its state directory."""
+    d = Path(d)
+    if not (d / "trainer_state.json").is_file() or not list(d.glob("*.safetensors")):
+        return False
+    latest = d / "latest"
+    if latest.is_file():
+        tag = latest.read_text().strip()
+        if not (d / tag).is_dir() or not any((d / tag).iterdir()):
+            return False
+    return True
+
+
+def latest_hf_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete ``checkpoint_*/checkpoint`` under a Ray run directory (by global step)."""
+    best: tuple[int, Path] | None = None
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return None
+    for c in run_dir.glob(f"checkpoint_*/{HF_CKPT}"):
+        if hf_checkpoint_complete(c):
+            step = int(json.loads((c / "trainer_state.json").read_text())["global_step"])
+            if best is None or step > best[0]:
+                best = (step, c)
+    return best[1] if best else None
+
+
+def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-step training rows from the HF Trainer's log history (loss, kl, rewards)."""
+    out = []
+    for h in log_history:
+        if "loss" not in h or "step" not in h:
+            continue
+        out.append({"step": int(h["step"]), "loss": h.get("loss"), "kl": h.get("kl"),
+                    "rewards_chosen": h.get("rewards/chosen"), "rewards_rejected": h.get("rewards/rejected"),
+                    "rewards_margins": h.get("rewards/margins")})
+    return out
+
+
+def _train_loop(config: dict[str, Any]) -> None:
+    import ray.train
+    import torch
+    from datasets import Dataset
+    from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
+    from transformers import TrainerCallback
+
+    from langadapt.records import read_jsonl
+    from langadapt.train.modeling import load_causal_lm
+
+    torch.set_num_threads(max(1, int(config["threads"])))
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    p = config["pref"]
+    model, tok = load_causal_lm(config["policy"], trust_remote_code=config["trust_remote_code"], dtype=torch.float32)
+    if not getattr(tok, "chat_template", None):
+        from langadapt.train.modeling import DEFAULT_CHAT_TEMPLATE
+
+        tok.chat_template = DEFAULT_CHAT_TEMPLATE
+    rows = list(read_jsonl(config["rows"]))
+    dataset = Dataset.from_list(rows)
+    out_dir = Path(config["work_dir"]) / f"hf-rank{rank}" if config["per_rank_output"] else Path(config["work_dir"]) / "hf"
+    common = {
+        "output_dir": str(out_dir), "per_device_train_batch_size": p["micro_batch_size"],
+        "gradient_accumulation_steps": p["grad_accum"], "learning_rate": p["lr"], "lr_scheduler_type": "cosine",
+        "warmup_steps": p["warmup_steps"], "max_steps": p["max_steps"], "weight_decay": 0.0, "max_grad_norm": p["grad_clip"],
+        "logging_steps": 1, "save_strategy": "steps", "save_steps": p["checkpoint_every"], "save_total_limit": 2,
+        "report_to": [], "seed": config["seed"], "data_seed": config["seed"], "use_cpu": not config["use_gpu"],
+        "bf16": config["use_gpu"], "deepspeed": config["ds_config"], "beta": p["beta"], "max_length": p["max_length"],
+        "precompute_ref_log_probs": p["precompute_ref_log_probs"], "dataloader_num_workers": 0,
+        "disable_tqdm": True, "save_only_model": False, "dataset_num_proc": None,
+    }
+
+    class FailOnce(TrainerCallback):
+        """Test hook: the last rank exits hard once at a step (exercises Ray's restart + resume)."""
+
+        def on_step_end(self, args, state, control, **kw):
+            at, marker = config.get("fail_at_step"), config.get("fail_marker")
+            if at is not None and state.global_step == at and rank == world - 1 and marker and not os.path.exists(marker):
+                Path(marker).write_text(f"failed at step {at}\n")
+                sys.stdout.write(f"[test hook] pref worker rank {rank} exits at step {at}\n")
+                sys.stdout.flush()
+                os._exit(1)
+
+    callbacks = [RayTrainReportCallback(), FailOnce()]
+    if p["loss"] == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        trainer = DPOTrainer(model=model, ref_model=None, args=DPOConfig(**common), train_dataset=dataset,
+                             processing_class=tok, callbacks=callbacks)
+    else:
+        from trl import KTOConfig
+
+        args = KTOConfig(**common, desirable_weight=p["desirable_weight"], undesirable_weight=p["undesirable_weight"])
+        cls = _stepwise_kto_trainer() if p["stepwise"] else __import__("trl").KTOTrainer
+        trainer = cls(model=model, ref_model=None, args=args, train_dataset=dataset, processing_class=tok,
+                      callbacks=callbacks)
+    trainer = prepare_trainer(trainer)
+
+    resume = None
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d:
+            if hf_checkpoint_complete(Path(d) / HF_CKPT):
+                local = Path(config["work_dir"]) / f"resume-rank{rank}"
+                shutil.rmtree(local, ignore_errors=True)
+                shutil.copytree(Path(d) / HF_CKPT, local)
+                resume = str(local)
+    if resume is None and config.get("resume_from"):
+        resume = config["resume_from"]
+    if resume and rank == 0:
+        sys.stdout.write(f"pref: resuming from {resume}\n")
+    # the HF Trainer saves (and the callback reports) the last step too (DefaultFlowCallback)
+    trainer.train(resume_from_checkpoint=resume)
+
+
+def _stepwise_kto_trainer() -> type:
+    """KTOTrainer whose per-sample losses are multiplied by the rows' ``weight`` column."""
+    import torch
+    from trl import KTOTrainer
+    from trl.trainer.kto_trainer import DataCollatorForUnpairedPreference
+
+    class WeightedCollator(DataCollatorForUnpairedPreference):
+        def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+            out = super().torch_call(examples)
+            out["weight"] = torch.tensor([float(e["weight"]) for e in examples])
+            return out
+
+    class StepwiseKTOTrainer(KTOTrainer):
+        def __init__(self, *a: Any, **kw: Any):
+            super().__init__(*a, **kw)
+            self.data_collator = WeightedCollator(pad_token_id=self.data_collator.pad_token_id,
+                                                  max_length=self.data_collator.max_length,
+                                                  pad_to_multiple_of=self.data_collator.pad_to_multiple_of)
+            self._base_weights = (self.desirable_weight, self.undesirable_weight)
+
+        def _set_signature_columns_if_needed(self) -> None:
+            super()._set_signature_columns_if_needed()
+            if "weight" not in self._signature_columns:
+                self._signature_columns = [*self._signature_columns, "weight"]
+
+        def _compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool) -> Any:
+            # KTO's loss is cat(desirable_weight * chosen_losses, undesirable_weight * rejected_losses):
+            # per-sample weight vectors in place of the two scalars weight each sample's loss.
+            inputs = dict(inputs)
+            w = inputs.pop("weight").to(self.accelerator.device)
+            label = torch.as_tensor(inputs["label"], dtype=torch.bool, device=w.device)
+            d, u = self._base_weights
+            self.desirable_weight, self.undesirable_weight = d * w[label], u * w[~label]
+            try:
+                return super()._compute_loss(model, inputs, return_outputs)
+            finally:
+                self.desirable_weight, self.undesirable_weight = d, u
+
+    return StepwiseKTOTrainer
+
+
+def train_round(cfg: Any, policy: Path, round_dir: Path, r: int, *, echo: Any = print) -> dict[str, Any]:
+    """Train round ``r`` from ``policy`` on ``round_dir/train_rows.jsonl``; export ``round_dir/policy``."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from langadapt.train.trainer import _init_ray
+
+    P, tp = cfg.pref, cfg.train
+    storage = tp.storage_path or str(Path(cfg.paths.pref_checkpoints).resolve())
+    name = f"pref_round_{r}"
+    resume_from = None
+    if "://" not in storage:
+        latest = latest_hf_checkpoint(Path(storage) / name)
+        if latest is not None:
+            resume_from = str(latest)
+            echo(f"pref: round {r}: resuming from {latest}")
+    if resume_from is not None:
+        done = json.loads((Path(resume_from) / "trainer_state.json").read_text())["global_step"]
+        if done >= P.max_steps:  # a rerun after the round's training finished: export it
+            echo(f"pref: round {r}: already trained to step {done}")
+            return _export(Path(resume_from), round_dir, 0.0, cfg)
+    work = (round_dir / "work").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    config = {
+        "pref": P.model_dump(), "seed": cfg.seed + r, "policy": str(Path(policy).resolve()),
+        "trust_remote_code": cfg.model.trust_remote_code, "rows": str((round_dir / "train_rows.jsonl").resolve()),
+        "work_dir": str(work), "threads": tp.cpus_per_worker, "use_gpu": tp.use_gpu,
+        "ds_config": deepspeed_config(tp.zero_stage, tp.use_gpu, P.grad_clip) if P.deepspeed else None,
+        "per_rank_output": tp.ray_address is not None,  # several nodes: no shared local directory
+        "resume_from": resume_from,
+        "fail_at_step": int(os.environ[FAIL_AT_STEP_ENV]) if os.environ.get(FAIL_AT_STEP_ENV) else None,
+        "fail_marker": os.environ.get(FAIL_MARKER_ENV),
+    }
+    _init_ray(cfg)
+    resources = {"CPU": tp.cpus_per_worker, **({"GPU": 1} if tp.use_gpu else {})}
+    trainer = TorchTrainer(
+        _train_loop, train_loop_config=config,
+        torch_config=TorchConfig(backend="nccl" if tp.use_gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=tp.num_workers, use_gpu=tp.use_gpu, resources_per_worker=resources),
+        run_config=RunConfig(name=name, storage_path=storage, checkpoint_config=CheckpointConfig(num_to_keep=2),
+                             failure_config=FailureConfig(max_failures=tp.max_failures)),
+    )
+    t0 = time.perf_counter()
+    try:
+        result = trainer.fit()
+    except Exception as e:
+        cause = e
+        while getattr(cause, "__cause__", None) is not None:
+            cause = cause.__cause__
+        if isinstance(cause, DataError | ConfigError):
+            raise cause from None
+        raise
+    wall = time.perf_counter() - t0
+    if result.checkpoint is None:
+        raise DataError(f"pref round {r}: training finished without a checkpoint in {storage}/{name}")
+    with result.checkpoint.as_directory() as d:
+        out = _export(Path(d) / HF_CKPT, round_dir, wall, cfg)
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _export(hf: Path, round_dir: Path, wall: float, cfg: Any) -> dict[str, Any]:
+    """The round's policy to ``round_dir/policy``; the training summary from its state. The model is
+    reloaded and saved by transformers (not copied): the DeepSpeed save writes tied weights twice."""
+    from langadapt.train.modeling import load_causal_lm, save_hf
+
+    state = json.loads((hf / "trainer_state.json").read_text())
+    model, tok = load_causal_lm(hf, trust_remote_code=cfg.model.trust_remote_code)
+    save_hf(model, tok, round_dir / "policy")
+    del model
+    hist = _history(state.get("log_history", []))
+    last = hist[-1] if hist else {}
+
+    def mean_of(key: str) -> float | None:
+        vals = [h[key] for h in hist if h.get(key) is not None]
+        return round(sum(vals) / len(vals), 6) if vals else None
+
+    return {"steps": int(state["global_step"]), "train_loss": last.get("loss"), "kl": mean_of("kl"),
+            "rewards_chosen": mean_of("rewards_chosen"), "rewards_rejected": mean_of("rewards_rejected"),
+            "rewards_margins": mean_of("rewards_margins"), "history": hist, "train_seconds": round(wall, 2),
+            "num_workers": cfg.train.num_workers,
+            "deepspeed_zero_stage": cfg.train.zero_stage if cfg.pref.deepspeed else None}
