@@ -62,7 +62,7 @@ def test_cli_exit_code_2_and_message(tmp_path):
     bad = tmp_path / "params.yaml"
     bad.write_text("cpt:\n  lr: fast\n")
     r = subprocess.run([sys.executable, "-m", "langadapt", "config", "validate", "-p", str(bad)],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     assert r.returncode == 2
     assert f"error: {bad}: cpt.lr: expected float, got 'fast'" in r.stderr
     assert "Traceback" not in r.stderr

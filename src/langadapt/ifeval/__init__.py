@@ -33,7 +33,6 @@ from langadapt.ifeval.registry import (
 from langadapt.ifeval.scoring import default_semantics, score_ifeval, score_items
 
 __all__ = [
-    "parse_ifeval_record",
     "CONFLICT_GROUPS",
     "GOOGLE_IDS",
     "IFEVAL_IDS",
@@ -55,6 +54,7 @@ __all__ = [
     "is_language",
     "loose_variants",
     "normalize_kwargs",
+    "parse_ifeval_record",
     "parse_record",
     "read_file",
     "record_format",

@@ -29,8 +29,10 @@ from langadapt.synth.common import (
     NearDuplicateFilter,
     SynthStats,
     example_id,
+    keeps_kwargs,
     language_stable,
     rng_for,
+    salient_words,
     templates,
     verify_all,
 )
@@ -109,24 +111,6 @@ def sample_constraints(lang: str, rng: random.Random, k: int, topic_words: Seque
     return out
 
 
-def _kwarg_values(constraints: list[dict[str, Any]]) -> list[str]:
-    vals: list[str] = []
-    for c in constraints:
-        for v in c["kwargs"].values():
-            if isinstance(v, list):
-                vals += [str(x) for x in v]
-            elif isinstance(v, (int, str)) and v not in ("at least", "less than", "khrap", "kha", "any",
-                                                             "thai", "arabic"):
-                vals.append(str(v))
-    return vals
-
-
-def keeps_kwargs(text: str, constraints: list[dict[str, Any]]) -> bool:
-    """Every number, keyword and phrase of the constraints still appears in ``text``."""
-    low = text.casefold()
-    return all(v.casefold() in low for v in _kwarg_values(constraints))
-
-
 def judge(gen: Generation, constraints: list[dict[str, Any]], lang: str, params: Any, stats: SynthStats,
           source: str, prompt: str, check_language: bool = True) -> str | None:
     """None if ``gen`` is acceptable, else the drop reason."""
@@ -178,7 +162,6 @@ def sample_and_verify(teacher: Teacher, items: list[dict[str, Any]], lang: str, 
 def run_autoif(teacher: Teacher, lang: str, n: int, params: Any, seed: int, stats: SynthStats,
                topics: Sequence[str] = ()) -> list[SFTExample]:
     """Up to ``n`` AutoIF examples (single- and multi-turn), each verified by code."""
-    from langadapt.synth.backtranslate import _salient
     from langadapt.text import words
 
     if n <= 0:
@@ -192,7 +175,7 @@ def run_autoif(teacher: Teacher, lang: str, n: int, params: Any, seed: int, stat
     for i in range(n):
         rng = rng_for(seed, SOURCE, str(i))
         task = rng.choice(seeds)
-        topic_words = _salient(words(task, lang), lang, task)[:2]
+        topic_words = salient_words(words(task, lang), lang, task)[:2]
         cons = sample_constraints(lang, rng, rng.randint(1, max(1, params.max_constraints)), topic_words, allowed)
         if not cons:
             stats.drop(SOURCE, "no_constraint", index=i)
@@ -236,7 +219,7 @@ def run_autoif(teacher: Teacher, lang: str, n: int, params: Any, seed: int, stat
         if d["rng"].random() >= params.multi_turn_fraction:
             continue
         used = {conflict_group(c["id"]) for c in ex.constraints}
-        new = sample_constraints(lang, d["rng"], 1, _salient(words(d["task"], lang), lang, d["task"])[:2], allowed, used)
+        new = sample_constraints(lang, d["rng"], 1, salient_words(words(d["task"], lang), lang, d["task"])[:2], allowed, used)
         if not new:
             continue
         text2 = d["rng"].choice(tpl["followup"]) + " " + _instruction(new[0], lang)

@@ -14,7 +14,6 @@ a format, answered by the reshaped passage (multi-turn, the follow-up adds a con
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Iterable
@@ -25,8 +24,10 @@ from langadapt.synth.common import (
     NearDuplicateFilter,
     SynthStats,
     example_id,
+    keeps_kwargs,
     language_stable,
     rng_for,
+    salient_words,
     templates,
     verify_all,
 )
@@ -34,19 +35,6 @@ from langadapt.synth.common import (
 SOURCE = "back_translation"
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _URLISH = re.compile(r"https?://|www\.|\S+@\S+\.\w")
-_EN_STOP = {"the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "is", "are", "was", "were", "be",
-            "it", "that", "this", "with", "as", "by", "at", "from", "has", "have", "had", "not", "but"}
-
-
-def _stop_words(lang: str) -> set[str]:
-    if lang == "en":
-        return _EN_STOP
-    try:
-        from langadapt.text import language_profile
-
-        return set(language_profile(lang).get("stop_words") or [])
-    except Exception:  # noqa: BLE001 - a missing profile only means no stop words
-        return set()
 
 
 def passages(doc: Document, min_chars: int, max_chars: int, limit: int) -> list[str]:
@@ -93,24 +81,6 @@ def _round_up(x: float, step: int) -> int:
 
 def _round_down(x: float, step: int) -> int:
     return max(1, int(math.floor(x / step) * step))
-
-
-def _salient(words: list[str], lang: str, text: str | None = None) -> list[str]:
-    """Content words (not stop words, not numbers, at least 2 characters; Thai at least 4), by frequency.
-    Tibetan syllables and Han characters are too small to be keywords: their adjacent pairs are used
-    (joined as written: tsheg for Tibetan, nothing for Han; kept only if the text has them)."""
-    stop = _stop_words(lang)
-    if lang in ("bo", "zh-Hant"):
-        sep = "་" if lang == "bo" else ""
-        pairs = [a + sep + b for a, b in itertools.pairwise(words)]
-        words = [w for w in pairs if text is None or w in text]
-    min_len = 4 if lang == "th" else 2  # short Thai words are mostly function words (ทุก, ได้, ให้)
-    counts: dict[str, int] = {}
-    for w in words:
-        if len(w) < min_len or w in stop or w.isdigit() or not any(ch.isalpha() for ch in w):
-            continue
-        counts[w] = counts.get(w, 0) + 1
-    return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0]))]
 
 
 def _edge_phrase(text: str, lang: str, first: bool, n_words: int) -> str | None:
@@ -215,7 +185,7 @@ def candidate_constraints(r: str, lang: str, rng: Any, other_words: list[str]) -
     n_paras = len(paragraphs(r))
     if 2 <= n_paras <= 6:
         groups["length"].append({"id": "langadapt:paragraph_count", "kwargs": {"num_paragraphs": n_paras}})
-    salient = _salient(ws, lang, r)
+    salient = salient_words(ws, lang, r)
     if salient:
         k = min(len(salient), rng.randint(1, 2))
         groups["keywords"].append({"id": "keywords:existence", "kwargs": {"keywords": rng.sample(salient[:8], k)}})
@@ -344,7 +314,7 @@ def back_translate(documents: Iterable[Document], lang: str, n: int, params: Any
                 stats.drop(SOURCE, "near_duplicate", **rec)
                 continue
             ex = _example(passage, doc, pi, lang, params, rng, title, vocab_pool, allowed, stats)
-            pw = _salient(words(passage, lang), lang, passage)
+            pw = salient_words(words(passage, lang), lang, passage)
             vocab_pool = (pw[:5] + vocab_pool)[:200]  # words of other passages: candidates for forbidden_words
             if ex is not None:
                 out.append(ex)
@@ -377,7 +347,7 @@ def _example(passage: str, doc: Document, pi: int, lang: str, params: Any, rng: 
     if not title:  # the keywords become the topic of the task
         kw = next((c for c in groups["keywords"] if c["id"] == "keywords:existence"), None)
         if kw is None:
-            salient = _salient(words(response, lang), lang, response)
+            salient = salient_words(words(response, lang), lang, response)
             if not salient:
                 stats.drop(SOURCE, "no_topic", **rec)
                 return None
@@ -444,7 +414,6 @@ def paraphrase_instructions(teacher: Any, examples: list[SFTExample], lang: str,
     """Let the teacher reword each first-turn instruction (``synth.paraphrase``). A paraphrase is used
     only if it keeps every kwarg value (numbers, keywords, phrases) and stays in the target language;
     otherwise the template wording stays. The response, and so the verification, is unchanged."""
-    from langadapt.synth.autoif import keeps_kwargs
 
     if not examples:
         return

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import itertools
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,3 +143,55 @@ def verify_all(constraints: list[dict[str, Any]], response: str, lang: str, stat
 
 def example_id(source: str, *parts: str) -> str:
     return f"{source}-{stable_hash(':'.join(parts)):016x}"
+
+
+# Shared by AutoIF, back-translation and translation (one home: no import loop between the sources).
+_EN_STOP = {"the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "is", "are", "was", "were", "be",
+            "it", "that", "this", "with", "as", "by", "at", "from", "has", "have", "had", "not", "but"}
+
+
+def _stop_words(lang: str) -> set[str]:
+    if lang == "en":
+        return _EN_STOP
+    try:
+        from langadapt.text import language_profile
+
+        return set(language_profile(lang).get("stop_words") or [])
+    except Exception:  # noqa: BLE001 - a missing profile only means no stop words
+        return set()
+
+
+def salient_words(words: list[str], lang: str, text: str | None = None) -> list[str]:
+    """Content words (not stop words, not numbers, at least 2 characters; Thai at least 4), by frequency.
+    Tibetan syllables and Han characters are too small to be keywords: their adjacent pairs are used
+    (joined as written: tsheg for Tibetan, nothing for Han; kept only if the text has them)."""
+    stop = _stop_words(lang)
+    if lang in ("bo", "zh-Hant"):
+        sep = "་" if lang == "bo" else ""
+        pairs = [a + sep + b for a, b in itertools.pairwise(words)]
+        words = [w for w in pairs if text is None or w in text]
+    min_len = 4 if lang == "th" else 2  # short Thai words are mostly function words (ทุก, ได้, ให้)
+    counts: dict[str, int] = {}
+    for w in words:
+        if len(w) < min_len or w in stop or w.isdigit() or not any(ch.isalpha() for ch in w):
+            continue
+        counts[w] = counts.get(w, 0) + 1
+    return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0]))]
+
+
+def _kwarg_values(constraints: list[dict[str, Any]]) -> list[str]:
+    vals: list[str] = []
+    for c in constraints:
+        for v in c["kwargs"].values():
+            if isinstance(v, list):
+                vals += [str(x) for x in v]
+            elif isinstance(v, (int, str)) and v not in ("at least", "less than", "khrap", "kha", "any",
+                                                             "thai", "arabic"):
+                vals.append(str(v))
+    return vals
+
+
+def keeps_kwargs(text: str, constraints: list[dict[str, Any]]) -> bool:
+    """Every number, keyword and phrase of the constraints still appears in ``text``."""
+    low = text.casefold()
+    return all(v.casefold() in low for v in _kwarg_values(constraints))

@@ -77,9 +77,8 @@ def translate_ifeval(teacher: Any, records: list[dict[str, Any]], lang: str, n: 
                      stats: SynthStats) -> list[SFTExample]:
     """English IFEval prompts -> target language (teacher), kwargs kept; the translation must keep every
     kwarg value and be in the target script; then k answers are sampled and verified."""
-    from langadapt.ifeval import generatable
+    from langadapt.ifeval import generatable, parse_ifeval_record
     from langadapt.synth.autoif import keeps_kwargs, sample_and_verify
-    from langadapt.ifeval import parse_ifeval_record
 
     if n <= 0:
         return []
