@@ -263,6 +263,7 @@ class ClusterParams(Section):
     ray_version: str = "2.60.0"
     rayjob_timeout: int = 86400
     rayjob_ttl: int = 3600
+    image_pull_secrets: list[str] = []
     step: StepResources = StepResources()
     head: RayPodParams = RayPodParams()
     worker: RayPodParams = RayPodParams(

@@ -29,6 +29,9 @@ from typing import Any
 from langadapt.config import Params, RayPodParams
 from langadapt.errors import LangadaptError
 
+# staging in object storage: download() refuses object keys that escape its target directory
+from langadapt.storage import download, upload
+
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
 TERMINAL_JOB_STATUS = {"SUCCEEDED", "FAILED", "STOPPED"}
 # the object-storage Secret's keys, exposed as env to every pod that reads or writes object storage
@@ -109,6 +112,8 @@ def _pod_template(cfg: Params, pod: RayPodParams, container_name: str, ports: li
             {"name": "tmp", "emptyDir": {"sizeLimit": "50Gi"}},  # Ray session dir, HOME, caches
         ],
     }
+    if cfg.cluster.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": n} for n in cfg.cluster.image_pull_secrets]
     if pod.node_selector:
         spec["nodeSelector"] = dict(pod.node_selector)
     if pod.tolerations:
@@ -202,41 +207,6 @@ def render_dev_raycluster(cfg: Params, name: str = "langadapt-dev") -> dict[str,
 
 
 # --- staging in object storage (fsspec: s3://, gs://, file:// in the tests) -------------------------
-
-
-def _fs(uri: str):
-    import fsspec
-
-    return fsspec.core.url_to_fs(uri)
-
-
-def upload(local: str | Path, uri: str) -> None:
-    fs, root = _fs(uri)
-    local = Path(local)
-    if local.is_dir():
-        for f in sorted(p for p in local.rglob("*") if p.is_file()):
-            dest = f"{root}/{f.relative_to(local).as_posix()}"
-            fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
-            fs.put_file(str(f), dest)
-    else:
-        fs.makedirs(root.rsplit("/", 1)[0], exist_ok=True)
-        fs.put_file(str(local), root)
-
-
-def download(uri: str, local: str | Path) -> None:
-    fs, root = _fs(uri)
-    local = Path(local)
-    if fs.isdir(root):
-        for rpath in sorted(fs.find(root)):
-            rel = rpath[len(root.rstrip("/")) + 1:]
-            dest = local / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fs.get_file(rpath, str(dest))
-    elif fs.exists(root):
-        local.parent.mkdir(parents=True, exist_ok=True)
-        fs.get_file(root, str(local))
-    else:
-        raise LangadaptError(f"{uri}: not found in object storage")
 
 
 def rayjob_entry(stage: str, staging: str, workdir: str | Path | None = None) -> dict[str, Any]:

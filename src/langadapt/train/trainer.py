@@ -159,6 +159,8 @@ def _train_loop(config: dict[str, Any]) -> None:
     import torch.distributed as dist
     from ray.train import Checkpoint
 
+    from langadapt.storage import localize
+    from langadapt.train.cloud import verify_checkpoint
     from langadapt.train.data import (
         IGNORE_INDEX,
         PackedTokens,
@@ -167,9 +169,7 @@ def _train_loop(config: dict[str, Any]) -> None:
         micro_batch_indices,
         sample_index,
     )
-    from langadapt.train.cloud import verify_checkpoint
     from langadapt.train.modeling import load_causal_lm
-    from langadapt.storage import localize
 
     t_start = time.perf_counter()
     ctx = ray.train.get_context()
