@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from langadapt.errors import DataError, LangadaptError
@@ -43,10 +43,15 @@ def join(base: str, *parts: str) -> str:
 
 
 def url_to_fs(url: str | Path) -> tuple[Any, str]:
-    """(fsspec filesystem, path inside it) for a URL or a local path."""
+    """(fsspec filesystem, path inside it) for a URL or a local path.
+
+    The listing cache is dropped first: other processes (Ray workers, other pods) write the same
+    prefixes, and a cached listing would hide their new objects (s3fs caches directory listings)."""
     import fsspec
 
-    return fsspec.core.url_to_fs(str(url))
+    fs, path = fsspec.core.url_to_fs(str(url))
+    fs.invalidate_cache()
+    return fs, path
 
 
 def safe_relpath(key: str, root: str) -> str:
@@ -56,8 +61,8 @@ def safe_relpath(key: str, root: str) -> str:
     if not (key == root or key.startswith(root + "/")):
         raise DataError(f"object {key!r} is not under {root!r}")
     rel = key[len(root) + 1:]
-    parts = PurePosixPath(rel).parts
-    if not rel or rel.startswith("/") or any(p in ("..", ".") for p in parts) or "\\" in rel:
+    parts = rel.split("/")  # not PurePosixPath: it drops "." and "" segments silently
+    if not rel or any(p in ("..", ".", "") for p in parts) or "\\" in rel:
         raise DataError(f"object {key!r}: refusing a key that escapes the download directory")
     return posixpath.normpath(rel)
 

@@ -332,19 +332,12 @@ def submit_and_wait(
         time.sleep(poll)
 
 
-def run_stage_as_rayjob(
-    cfg: Params,
-    stage: str,
-    params_yaml: str,
-    inputs: Mapping[str, str],
-    outputs: Mapping[str, str],
-    metrics_dir: Path,
-    *,
-    custom_api: Any = None,
-    core_api: Any = None,
-    poll: float = 10.0,
-) -> dict[str, Any]:
-    """Stage inputs to object storage, run the stage in a RayJob, fetch its outputs back to ``outputs``."""
+def stage_job(cfg: Params, stage: str, params_yaml: str, inputs: Mapping[str, str],
+              outputs: Mapping[str, str]) -> tuple[str, str]:
+    """Upload job.json (params, input/output keys, Ray Train storage) and the inputs; (job name, staging URL).
+
+    What the KFP step does before it submits the RayJob (and what the cluster-in-a-box tests call).
+    """
     from langadapt.orchestration.run import dvc_md5
 
     name = job_name(stage, params_yaml, {k: dvc_md5(p) for k, p in inputs.items()})
@@ -362,6 +355,31 @@ def run_stage_as_rayjob(
         upload(Path(tmp) / "job.json", f"{staging}/job.json")
     for key, path in inputs.items():
         upload(path, f"{staging}/inputs/{key}")
+    return name, staging
+
+
+def collect_outputs(stage: str, staging: str, outputs: Mapping[str, str], metrics_dir: Path) -> dict[str, Any]:
+    """Download what the RayJob uploaded (outputs, metrics) to the step's artifact paths."""
+    for key, path in outputs.items():
+        download(f"{staging}/outputs/{key}", path)
+    download(f"{staging}/metrics.json", metrics_dir / f"{stage}.json")
+    return json.loads((metrics_dir / f"{stage}.json").read_text(encoding="utf-8"))
+
+
+def run_stage_as_rayjob(
+    cfg: Params,
+    stage: str,
+    params_yaml: str,
+    inputs: Mapping[str, str],
+    outputs: Mapping[str, str],
+    metrics_dir: Path,
+    *,
+    custom_api: Any = None,
+    core_api: Any = None,
+    poll: float = 10.0,
+) -> dict[str, Any]:
+    """Stage inputs to object storage, run the stage in a RayJob, fetch its outputs back to ``outputs``."""
+    name, staging = stage_job(cfg, stage, params_yaml, inputs, outputs)
     if custom_api is None or core_api is None:
         from kubernetes import client, config
 
@@ -373,7 +391,4 @@ def run_stage_as_rayjob(
     manifest = render_rayjob(cfg, stage, name, staging)
     submit_and_wait(custom_api, core_api, manifest, timeout=cfg.cluster.rayjob_timeout, poll=poll,
                     log=lambda m: print(m, file=sys.stderr, flush=True))
-    for key, path in outputs.items():
-        download(f"{staging}/outputs/{key}", path)
-    download(f"{staging}/metrics.json", metrics_dir / f"{stage}.json")
-    return json.loads((metrics_dir / f"{stage}.json").read_text(encoding="utf-8"))
+    return collect_outputs(stage, staging, outputs, metrics_dir)

@@ -40,6 +40,8 @@ HF_SUBDIR = "hf"
 # Test hooks: fail one worker once at a step (exercises FailureConfig + resume).
 FAIL_AT_STEP_ENV = "LANGADAPT_FAIL_AT_STEP"
 FAIL_MARKER_ENV = "LANGADAPT_FAIL_MARKER"
+# Test hook: seconds each step sleeps (the cluster tests kill a node between two checkpoints).
+STEP_SLEEP_ENV = "LANGADAPT_STEP_SLEEP"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -141,6 +143,8 @@ def _pick_checkpoint(reported: Any, config: dict[str, Any]) -> Any:
 
 
 def _maybe_fail(step: int, rank: int, world: int, config: dict[str, Any]) -> None:
+    if config.get("step_sleep"):
+        time.sleep(config["step_sleep"])
     at, marker = config.get("fail_at_step"), config.get("fail_marker")
     if at is not None and step == at and rank == world - 1 and marker and not os.path.exists(marker):
         Path(marker).write_text(f"failed at step {step}\n")
@@ -508,6 +512,7 @@ def run_stage(cfg: Any, stage: str, *, echo: Any = print) -> dict[str, Any]:
         "run_dir": str(Path(storage) / stage) if "://" not in storage else None,
         "fail_at_step": int(os.environ[FAIL_AT_STEP_ENV]) if os.environ.get(FAIL_AT_STEP_ENV) else None,
         "fail_marker": os.environ.get(FAIL_MARKER_ENV),
+        "step_sleep": float(os.environ.get(STEP_SLEEP_ENV) or 0),
         "report_to": _check_report_to(tp.report_to),
     }
     _init_ray(cfg)
