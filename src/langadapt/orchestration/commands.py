@@ -214,10 +214,13 @@ def k8s_check(
     if not kustomizations and compiled.exists():  # the KFP steps: pinned images, limits, no GPU
         import yaml
 
+        from langadapt.config import load_params
+        from langadapt.orchestration.pipeline import gpu_executors
         from langadapt.orchestration.policy import check_pipeline_spec
 
         spec = next(yaml.safe_load_all(compiled.read_text(encoding="utf-8")))
-        problems += [f"{compiled}: {p}" for p in check_pipeline_spec(spec)]
+        allowed = gpu_executors(load_params(r / "params.yaml")) if (r / "params.yaml").exists() else set()
+        problems += [f"{compiled}: {p}" for p in check_pipeline_spec(spec, allowed)]
     for p in problems:
         typer.echo(p, err=True)
     if problems:

@@ -41,6 +41,37 @@ def params_text(params: Path, overrides: list[str] | None = None) -> tuple[str, 
 
 
 COMPONENTS = Path("components/stages.py")
+TRAINING_STAGES = ("cpt", "sft")
+
+
+def stage_resources(cfg: Params, stage: str):
+    """The pod settings of one KFP step: ``cluster.step`` updated with ``cluster.stages.<stage>``.
+
+    A training step (cpt, sft) only submits a RayJob and waits: it may never hold a GPU (its GPUs are
+    the RayJob's workers, ``cluster.worker``), so a GPU there is a configuration error.
+    """
+    from pydantic import ValidationError
+
+    from langadapt.config import StepResources
+
+    over = cfg.cluster.stages.get(stage) or {}
+    unknown = sorted(set(over) - set(StepResources.model_fields))
+    if unknown:
+        raise ConfigError(f"params.yaml: cluster.stages.{stage}: unknown key(s) {unknown} "
+                          f"(allowed: {sorted(StepResources.model_fields)})")
+    try:
+        res = StepResources(**{**cfg.cluster.step.model_dump(), **over})
+    except ValidationError as e:
+        raise ConfigError(f"params.yaml: cluster.stages.{stage}: {e.errors()[0]['msg']}") from None
+    if stage in TRAINING_STAGES and res.gpu:
+        raise ConfigError(f"params.yaml: cluster.stages.{stage}.gpu: the {stage} step submits a RayJob and waits; "
+                          "its GPUs are cluster.worker.gpu (a step holding a GPU would idle it for the whole run)")
+    return res
+
+
+def gpu_executors(cfg: Params) -> set[str]:
+    """The compiled pipeline's executors that params.yaml gives an accelerator (``exec-<stage>``)."""
+    return {f"exec-{name}" for name in cfg.cluster.stages if stage_resources(cfg, name).gpu}
 
 
 def _pipeline_module(root: Path):
