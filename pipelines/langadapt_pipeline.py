@@ -83,13 +83,18 @@ def build_pipeline(params_text: str, cfg: Params, stages: list[StageSpec], comps
         missing = [k for k in external if k not in artifacts]
         if missing:
             raise ValueError(f"dvc.yaml inputs {missing} are made by no stage and not fetched by fetch_inputs")
+        # each stage gets only its own params sections: a change to synth.* no longer invalidates the
+        # cached extract/filter/dedup/tokenizer/cpt steps (KFP's cache key covers every input)
+        own = comps["stage_params"](params_yaml=params_yaml)
+        own.set_display_name("stage-params")
+        _on_cluster(own, cfg)
         stage_tasks = {}
         for s in stages:
             kwargs = {k: artifacts[k] for k in s.inputs}
             metrics_from, plots_from = upstream_artifact_stages(s, stages)
             kwargs.update({f"{m}_metrics": stage_tasks[m].outputs["metrics"] for m in metrics_from})
             kwargs.update({f"{p}_plots": stage_tasks[p].outputs["plots"] for p in plots_from})
-            task = comps[s.name](params_yaml=params_yaml, **kwargs)
+            task = comps[s.name](params_yaml=own.outputs[s.name], **kwargs)
             stage_tasks[s.name] = task
             task.set_display_name(s.name)
             if s.name in TRAINING_STAGES:

@@ -157,16 +157,22 @@ class RayNodes:
         raise RuntimeError(f"ray cluster at {self.address}: fewer than {cpus} CPUs after {timeout:.0f}s")
 
     def node_running(self, title: str) -> str | None:
-        """The node whose process group holds a process titled ``title`` (``ray::RayTrainWorker``)."""
+        """The node whose process tree holds a process whose command line contains ``title``
+        (``RayTrainWorker``): walk up its parents to a process in one of the nodes' process groups."""
         groups = {p.pid: name for name, p in self.procs.items() if p.poll() is None}
         for d in Path("/proc").iterdir():
             if not d.name.isdigit():
                 continue
             try:
-                cmd = (d / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
-                if cmd.startswith(title) and os.getpgid(int(d.name)) in groups:
-                    return groups[os.getpgid(int(d.name))]
-            except (OSError, ProcessLookupError):
+                if title not in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    continue
+                pid = int(d.name)
+                while pid > 1:
+                    if os.getpgid(pid) in groups:
+                        return groups[os.getpgid(pid)]
+                    stat = Path(f"/proc/{pid}/stat").read_text()
+                    pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent's pid
+            except (OSError, ProcessLookupError, ValueError):
                 continue
         return None
 

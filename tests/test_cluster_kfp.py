@@ -145,3 +145,24 @@ def test_documented_gpu_machine_fits_the_worker_and_kfp_matches_the_sdk():
     assert fits_machine("g2-standard-8", w.cpu, w.memory, w.gpu)  # what the docs named before
     kfp_k8s = re.search(r'"kfp-kubernetes==([\d.]+)"', (REPO / "pyproject.toml").read_text()).group(1)
     assert re.search(r"export PIPELINE_VERSION=([\d.]+)", doc).group(1) == kfp_k8s
+
+
+def test_each_stage_is_keyed_on_its_own_params_only():
+    """A synth change leaves extract's input (hence its KFP cache key) unchanged; cpt's changes with cpt.*."""
+    from langadapt.orchestration.dvcgraph import read_stages
+    from langadapt.orchestration.run import params_from_text, params_subset
+
+    stages = {s.name: s for s in read_stages(REPO / "dvc.yaml")}
+    text = (REPO / "params.yaml").read_text()
+    raw = yaml.safe_load(text)
+    changed = yaml.safe_dump({**raw, "synth": {**raw["synth"], "back_translation": 7}}, sort_keys=False)
+    bumped = yaml.safe_dump({**raw, "cpt": {**raw["cpt"], "max_steps": raw["cpt"]["max_steps"] + 1}}, sort_keys=False)
+    ext, cpt = stages["extract"].params, stages["cpt"].params
+    assert params_subset(text, ext) == params_subset(changed, ext)
+    assert params_subset(text, cpt) == params_subset(changed, cpt) != params_subset(bumped, cpt)
+    assert set(yaml.safe_load(params_subset(text, cpt))) == {"seed", "language", "paths", "cluster", "data",
+                                                               "model", "train", "cpt"}
+    # what a stage reads from its subset equals what it reads from the whole file
+    full, sub = params_from_text(text), params_from_text(params_subset(text, cpt))
+    for section in ("cpt", "train", "model", "data", "paths", "cluster"):
+        assert getattr(sub, section) == getattr(full, section)

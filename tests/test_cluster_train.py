@@ -137,7 +137,7 @@ def test_cpt_on_s3_survives_losing_its_worker_node_then_sft(box):
             first = latest_complete_checkpoint_url(f"{storage}/cpt")
             time.sleep(0.5)
         assert first[1] < CPT_STEPS
-        victim = box["nodes"].node_running("ray::RayTrainWorker")
+        victim = box["nodes"].node_running("RayTrainWorker")
         assert victim in ("w1", "w2")
         box["nodes"].kill(victim)  # the training worker's node is gone (a preempted GPU node)
         assert proc.wait(600) == 0, _log(box, "cpt.log")[-6000:]
