@@ -86,7 +86,7 @@ def can_unshare() -> bool:
     if not shutil.which("unshare"):
         return False
     probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
-                            "mount -t tmpfs tmpfs /mnt && umount /mnt"], capture_output=True)
+                            "mount -t tmpfs tmpfs /mnt && umount /mnt"], capture_output=True, check=False)
     return probe.returncode == 0
 
 
@@ -150,7 +150,7 @@ class RayNodes:
                 if p.poll() is not None:
                     raise RuntimeError(f"ray node {name} exited: {(self.root / f'{name}.log').read_text()[-3000:]}")
             out = subprocess.run([sys.executable, "-c", code, self.address], env=self.env, capture_output=True,
-                                 text=True, timeout=60)
+                                 text=True, timeout=60, check=False)
             if out.returncode == 0 and out.stdout.strip() and int(out.stdout.strip().splitlines()[-1]) >= cpus:
                 return
             time.sleep(1)

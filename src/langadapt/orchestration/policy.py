@@ -11,8 +11,9 @@
 
 Pod specs are found wherever a ``containers`` list appears (Pod, Deployment, Job, RayCluster head and
 worker groups, RayJob submitter...), so custom resources get the same rules as built-in workloads.
-``check_pipeline_spec`` applies the image/resources rules to a compiled KFP pipeline and checks that no
-step requests a GPU (GPUs belong to the RayJobs).
+``check_pipeline_spec`` applies the image/resources rules to a compiled KFP pipeline and checks that only
+the steps params.yaml gives one (``cluster.stages.<stage>.gpu``, e.g. eval) request a GPU; training
+steps never do (their GPUs belong to the RayJobs). ``fits_machine`` checks a pod fits a node type.
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ MACHINES = {
 DAEMONSET_CPU, DAEMONSET_MEM_GIB = 0.5, 1.5
 
 
-def _quantity(q: str | int | float, unit: str) -> float:
+def _quantity(q: str | float, unit: str) -> float:
     """A Kubernetes quantity in cores (unit "cpu") or GiB (unit "mem")."""
     s = str(q)
     if unit == "cpu":
