@@ -234,9 +234,11 @@ def rayjob_entry(stage: str, staging: str, workdir: str | Path | None = None) ->
     metrics = run_stage(stage, params_yaml, locations, workdir=work / "run", extra_sets=extra)
     for key in job["outputs"]:
         local = work / "outputs" / key
-        if not local.exists() and key.endswith("_checkpoints"):
+        if key.endswith("_checkpoints"):
             # Ray Train wrote them to object storage (train.storage_path): the artifact says where
-            local.mkdir(parents=True)
+            # (what the driver left in the local dir, e.g. its tokenized-data cache, stays on the head)
+            local = work / "outputs" / f"{key}.artifact"
+            local.mkdir(parents=True, exist_ok=True)
             (local / "STORAGE_PATH.txt").write_text(job["storage_path"] + "\n", encoding="utf-8")
         elif not local.exists():
             raise LangadaptError(f"rayjob {stage}: the stage wrote no paths.{key} ({local})")
