@@ -166,3 +166,27 @@ def test_each_stage_is_keyed_on_its_own_params_only():
     full, sub = params_from_text(text), params_from_text(params_subset(text, cpt))
     for section in ("cpt", "train", "model", "data", "paths", "cluster"):
         assert getattr(sub, section) == getattr(full, section)
+
+
+def test_submit_puts_the_pipeline_root_in_object_storage(monkeypatch):
+    import kfp
+
+    seen = {}
+
+    class FakeClient:
+        def __init__(self, **kw):
+            pass
+
+        def create_run_from_pipeline_package(self, pkg, **kw):
+            seen.update(kw)
+            return type("R", (), {"run_id": "r1"})()
+
+    monkeypatch.setattr(kfp, "Client", FakeClient)
+    monkeypatch.setattr(pl, "check_host", lambda host: None)
+    monkeypatch.setattr(pl, "run_name", lambda root: ("langadapt-x", "a" * 40, None))
+    monkeypatch.setattr(pl, "git_dirty", lambda root: False)
+    pkg = REPO / "pipelines" / "langadapt_pipeline.yaml"
+    pl.submit(REPO, "http://kfp", REPO / "params.yaml", package=pkg)
+    assert seen["pipeline_root"] == "s3://langadapt/runs/kfp"
+    pl.submit(REPO, "http://kfp", REPO / "params.yaml", ["cluster.pipeline_root=gs://b/kfp"], package=pkg)
+    assert seen["pipeline_root"] == "gs://b/kfp"

@@ -263,6 +263,7 @@ class ClusterParams(Section):
     repo_url: str = "https://github.com/langadapt/langadapt.git"
     dvc_remote: str | None = None
     artifact_store: str = "s3://langadapt/runs"
+    pipeline_root: str | None = None   # KFP artifacts of a run (None: <artifact_store>/kfp)
     storage_secret: str = "langadapt-object-store"
     storage_endpoint: str | None = None
     train_on: Literal["auto", "rayjob", "local"] = "auto"

@@ -69,6 +69,12 @@ def stage_resources(cfg: Params, stage: str):
     return res
 
 
+def pipeline_root(cfg: Params) -> str:
+    """Where KFP writes a run's artifacts: ``cluster.pipeline_root``, else ``<artifact_store>/kfp``
+    (the object store that also holds staging, checkpoints and the DVC remote)."""
+    return cfg.cluster.pipeline_root or f"{cfg.cluster.artifact_store.rstrip('/')}/kfp"
+
+
 def gpu_executors(cfg: Params) -> set[str]:
     """The compiled pipeline's executors that params.yaml gives an accelerator (``exec-<stage>``)."""
     return {f"exec-{name}" for name in cfg.cluster.stages if stage_resources(cfg, name).gpu}
@@ -233,6 +239,7 @@ def submit(root: Path, host: str | None, params: Path, overrides: list[str] | No
     arguments = {"params_yaml": text, "repo": cfg.cluster.repo_url, "rev": rev, "data_md5": md5 or ""}
     result = client.create_run_from_pipeline_package(
         str(pkg), arguments=arguments, run_name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        pipeline_root=pipeline_root(cfg),
         experiment_name=experiment or cfg.cluster.experiment, namespace=namespace or cfg.cluster.namespace,
         service_account=cfg.cluster.service_account,
     )
