@@ -57,7 +57,7 @@ def _params(step_side: Path, bucket: str, endpoint: str) -> dict:
         "train": {"cpus_per_worker": 1, "zero_stage": 1, "max_failures": 2},
         "cpt": {"seq_len": 32, "micro_batch_size": 2, "grad_accum": 1, "lr": 0.01, "warmup_steps": 1,
                 "max_steps": CPT_STEPS, "eval_every": CPT_EVERY, "checkpoint_every": CPT_EVERY, "eval_batches": 1},
-        "sft": {"seq_len": 48, "micro_batch_size": 2, "grad_accum": 1, "lr": 0.003, "warmup_steps": 1,
+        "sft": {"seq_len": 128, "micro_batch_size": 2, "grad_accum": 1, "lr": 0.003, "warmup_steps": 1,
                 "max_steps": 2, "eval_every": 2, "checkpoint_every": 2, "eval_batches": 1},
         "cluster": {"artifact_store": f"{bucket}/runs", "storage_endpoint": endpoint,
                     "worker": {"replicas": 1, "cpu": "1", "memory": "2Gi", "gpu": 0}},
@@ -76,8 +76,8 @@ def box(s3, tmp_path_factory):
     for i, d in enumerate(docs[:12]):
         lines = [x for x in d.text.split("\n") if x.strip()]
         examples.append(SFTExample(id=f"ex{i}", lang="th", source="test", messages=[
-            {"role": "user", "content": "ตั้งชื่อข่าวนี้: " + lines[-1][:60]},
-            {"role": "assistant", "content": lines[0][:40]}]))
+            {"role": "user", "content": "ตั้งชื่อข่าวนี้: " + lines[-1][:30]},
+            {"role": "assistant", "content": lines[0][:20]}]))
     write_jsonl(step_side / "synth" / "test.jsonl", examples)
     bucket = s3.bucket("langadapt-box")
     params = _params(step_side, bucket, s3.endpoint)
