@@ -102,6 +102,8 @@ class RayNodes:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.procs: dict[str, subprocess.Popen] = {}
+        self.specs: dict[str, tuple[list[str], Path, bool]] = {}
+        self.restarts: dict[str, int] = {}
         self.isolated = can_unshare()
         head_dir = root / "head"
         head_dir.mkdir(parents=True, exist_ok=True)
@@ -123,6 +125,7 @@ class RayNodes:
         raise RuntimeError(f"ray {name}: port {port} not open after {timeout:.0f}s")
 
     def _start(self, name: str, args: list[str], cwd: Path, isolate: bool = False) -> None:
+        self.specs[name] = (args, cwd, isolate)
         common = ["--block", "--node-ip-address=127.0.0.1", f"--object-store-memory={OBJECT_STORE}",
                   f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
                   f"--runtime-env-agent-port={free_port()}", "--disable-usage-stats"]
@@ -146,8 +149,14 @@ class RayNodes:
                 "print(int(ray.cluster_resources().get('CPU', 0)))")
         deadline = time.time() + timeout
         while time.time() < deadline:
-            for name, p in self.procs.items():
+            for name, p in list(self.procs.items()):
                 if p.poll() is not None:
+                    # `ray start` gives a raylet 30 s to register (hard-coded): on a loaded machine it can
+                    # miss that; start the node again, twice at most
+                    if name != "head" and self.restarts.get(name, 0) < 2:
+                        self.restarts[name] = self.restarts.get(name, 0) + 1
+                        self._start(name, *self.specs[name])
+                        continue
                     raise RuntimeError(f"ray node {name} exited: {(self.root / f'{name}.log').read_text()[-3000:]}")
             out = subprocess.run([sys.executable, "-c", code, self.address], env=self.env, capture_output=True,
                                  text=True, timeout=60, check=False)
