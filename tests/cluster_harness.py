@@ -144,7 +144,7 @@ class RayNodes:
         self._start(name, [f"--address={self.address}", f"--num-cpus={num_cpus}",
                            f"--temp-dir={self.root / ('rt-' + name)}"], wdir, isolate=True)
 
-    def wait_for_cpus(self, cpus: int, timeout: float = 120.0) -> None:
+    def wait_for_cpus(self, cpus: int, timeout: float = 300.0) -> None:
         code = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
                 "print(int(ray.cluster_resources().get('CPU', 0)))")
         deadline = time.time() + timeout
