@@ -49,7 +49,7 @@ def s3(tmp_path_factory):
 def _params(step_side: Path, bucket: str, endpoint: str) -> dict:
     return {
         "seed": 5,
-        "paths": {k: str(step_side / k) for k in ("clean", "tokenizer", "base", "synth")},
+        "paths": {k: str(step_side / k) for k in ("clean", "tokenizer", "base", "synth", "metrics", "plots")},
         "model": {"tiny": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
                            "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16,
                            "max_position_embeddings": 128, "tie_word_embeddings": True}},
