@@ -158,8 +158,11 @@ class RayNodes:
                         self._start(name, *self.specs[name])
                         continue
                     raise RuntimeError(f"ray node {name} exited: {(self.root / f'{name}.log').read_text()[-3000:]}")
-            out = subprocess.run([sys.executable, "-c", code, self.address], env=self.env, capture_output=True,
-                                 text=True, timeout=60, check=False)
+            try:
+                out = subprocess.run([sys.executable, "-c", code, self.address], env=self.env, capture_output=True,
+                                     text=True, timeout=90, check=False)
+            except subprocess.TimeoutExpired:  # a loaded machine: ask again
+                continue
             if out.returncode == 0 and out.stdout.strip() and int(out.stdout.strip().splitlines()[-1]) >= cpus:
                 return
             time.sleep(1)
