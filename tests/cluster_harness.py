@@ -111,7 +111,11 @@ class RayNodes:
                              f"--dashboard-port={free_port()}", f"--ray-client-server-port={free_port()}",
                              f"--temp-dir={root / 'rt-head'}"], head_dir)
         self.env["RAY_ADDRESS"] = self.address
-        self._wait_port(self.port, "head")
+        try:
+            self._wait_port(self.port, "head")
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_port(self, port: int, name: str, timeout: float = 60.0) -> None:
         deadline = time.time() + timeout

@@ -87,10 +87,10 @@ def box(s3, tmp_path_factory):
     nodes = RayNodes(root / "ray", scratch, s3.env)
     if not nodes.isolated:  # not root and no user namespaces: separate working/temp dirs only
         print("cluster harness: no private mount namespace here; workers could see the driver's scratch")
-    nodes.add_worker("w1", 1)
-    nodes.wait_for_cpus(1)
-    nodes.add_worker("w2", 1)  # the pool's second node: where training goes when the first one dies
     try:
+        nodes.add_worker("w1", 1)
+        nodes.wait_for_cpus(1)
+        nodes.add_worker("w2", 1)  # the pool's second node: where training goes when the first one dies
         nodes.wait_for_cpus(2)
         yield {"root": root, "scratch": scratch, "step": step_side, "params": params, "nodes": nodes}
     finally:
