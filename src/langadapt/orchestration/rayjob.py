@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -213,7 +214,11 @@ def rayjob_entry(stage: str, staging: str, workdir: str | Path | None = None) ->
     """What the RayJob runs: fetch params + inputs from staging, run the stage, upload its outputs."""
     from langadapt.orchestration.run import params_from_text, run_stage
 
-    work = Path(workdir or tempfile.mkdtemp(prefix=f"rayjob-{stage}-"))
+    # the same staging (the same job) gets the same local paths on every attempt: the training
+    # fingerprint depends on them, and a retried RayJob must resume the run on train.storage_path
+    work = Path(workdir or Path(tempfile.gettempdir()) / f"rayjob-{stage}-{hashlib.sha256(staging.encode()).hexdigest()[:12]}")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     download(f"{staging}/job.json", work / "job.json")
     job = json.loads((work / "job.json").read_text(encoding="utf-8"))
     params_yaml = job["params_yaml"]
