@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install pull demo demo-real test lint clean
+.PHONY: install pull demo demo-real test lint lock clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: pull
 
 lint: install
 	$(BIN)/ruff check src tests
+
+# components/constraints.txt: the image's exact Python packages, from this environment
+lock: install
+	$(BIN)/langadapt pipeline lock
 
 clean:
 	rm -rf $(VENV)

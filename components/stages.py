@@ -14,6 +14,8 @@ a KubeRay RayJob when they run inside Kubernetes (params.yaml ``cluster.train_on
     langadapt pipeline run-local      # run them through kfp.local
 """
 
+from typing import NamedTuple
+
 from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
 
@@ -290,6 +292,18 @@ def report(
     )
 
 
+def stage_params(
+    params_yaml: str,
+) -> NamedTuple("StageParams", [("extract", str), ("filter", str), ("dedup", str), ("tokenizer", str), ("cpt", str), ("synth", str), ("sft", str), ("pref", str), ("diff", str), ("eval", str), ("report", str)]):
+    """Each stage's own params text (its dvc.yaml `params:` sections): the input its cache key sees."""
+    from collections import namedtuple
+
+    from langadapt.orchestration.run import params_subset
+
+    keys = {"extract": ['language.code', 'paths.raw', 'paths.extracted', 'paths.metrics', 'extract.prefilter_min_script_ratio', 'extract.min_text_chars', 'extract.shards_per_warc'], "filter": ['language.code', 'paths.extracted', 'paths.filtered', 'paths.metrics', 'filter.langid_min_score', 'filter.langid_model', 'filter.redact_pii', 'filter.thresholds'], "dedup": ['seed', 'language.code', 'paths.filtered', 'paths.clean', 'paths.metrics', 'dedup.exact', 'dedup.near', 'dedup.shingle', 'dedup.ngram', 'dedup.num_perm', 'dedup.bands', 'dedup.rows', 'dedup.threshold', 'dedup.keep'], "tokenizer": ['seed', 'language.code', 'data.heldout_fraction', 'paths.clean', 'paths.tokenizer', 'paths.base', 'paths.metrics', 'model', 'tokenizer'], "cpt": ['seed', 'data.heldout_fraction', 'model.trust_remote_code', 'paths.base', 'paths.clean', 'paths.cpt', 'paths.cpt_checkpoints', 'paths.metrics', 'paths.plots', 'train', 'cpt'], "synth": ['seed', 'language.code', 'data.heldout_fraction', 'data.heldout_pairs_fraction', 'paths.clean', 'paths.translation_pairs', 'paths.ifeval_seed', 'paths.synth', 'paths.metrics', 'paths.plots', 'synth'], "sft": ['seed', 'data.heldout_fraction', 'model.trust_remote_code', 'paths.cpt', 'paths.synth', 'paths.sft', 'paths.sft_checkpoints', 'paths.metrics', 'paths.plots', 'train', 'sft'], "pref": ['seed', 'language.code', 'data.heldout_fraction', 'model.trust_remote_code', 'paths.sft', 'paths.synth', 'paths.pref', 'paths.pref_checkpoints', 'paths.metrics', 'paths.plots', 'train', 'pref'], "diff": ['seed', 'language.code', 'data.heldout_fraction', 'data.heldout_pairs_fraction', 'paths.base', 'paths.cpt', 'paths.sft', 'paths.pref', 'paths.clean', 'paths.translation_pairs', 'paths.diff', 'paths.metrics', 'paths.plots', 'diff'], "eval": ['seed', 'language.code', 'data.heldout_fraction', 'data.heldout_pairs_fraction', 'model.trust_remote_code', 'paths.clean', 'paths.translation_pairs', 'paths.base', 'paths.cpt', 'paths.sft', 'paths.ifeval_seed', 'paths.pref', 'paths.eval', 'paths.metrics', 'paths.plots', 'eval'], "report": ['language.code', 'model.base', 'eval.max_new_tokens', 'paths.base', 'paths.cpt', 'paths.sft', 'paths.pref', 'paths.metrics', 'paths.plots', 'paths.eval', 'paths.diff', 'paths.report', 'report']}
+    return namedtuple("StageParams", list(keys))(**{s: params_subset(params_yaml, k) for s, k in keys.items()})
+
+
 def push_outputs(
     params_yaml: str,
     repo: str,
@@ -351,5 +365,5 @@ def build(image: str) -> dict:
     """Every component bound to ``image``: {'fetch_inputs': ..., 'extract': ..., 'push_outputs': ...}."""
     from kfp import dsl
 
-    funcs = {name: globals()[name] for name in (*STAGES, "fetch_inputs", "push_outputs")}
+    funcs = {name: globals()[name] for name in (*STAGES, "fetch_inputs", "stage_params", "push_outputs")}
     return {name: dsl.component(fn, base_image=image, install_kfp_package=False) for name, fn in funcs.items()}

@@ -11,8 +11,9 @@ component passes it to ``langadapt <stage> -p``. ``repo`` and ``rev`` say where 
 the inputs (the data.dvc snapshot) from: on a cluster the git URL and the run's commit; ``data_md5``
 (data.dvc's md5, set by ``submit``) is checked against the snapshot fetched and recorded on the run.
 
-Cluster settings (image, step resources, the object-storage Secret) come from params.yaml ``cluster``.
-No step requests a GPU: training steps submit a RayJob (components/stages.py, cpt/sft) and wait.
+Cluster settings (image, per-stage resources/accelerators/node selectors, the object-storage Secret)
+come from params.yaml ``cluster`` (``step`` + ``stages.<name>``). Training steps never hold a GPU: they
+submit a RayJob (components/stages.py, cpt/sft) and wait; eval/diff get one when configured.
 """
 
 from pathlib import Path
@@ -22,24 +23,38 @@ from kfp import dsl
 from langadapt.config import Params
 from langadapt.orchestration.codegen import FETCHABLE
 from langadapt.orchestration.dvcgraph import StageSpec, external_inputs, upstream_artifact_stages
+from langadapt.orchestration.run import TRAINING_STAGES
 
 PIPELINE_NAME = "langadapt"
-TRAINING_STAGES = ("cpt", "sft")
 CORPUS_STAGES = ("extract", "filter", "dedup")
 # corpus.executor ray with corpus.ray_address null: the Ray client of the dev RayCluster (k8s/base/raycluster.yaml)
 DEV_RAY_CLIENT = "ray://langadapt-dev-head-svc:10001"
 
 
-def _on_cluster(task, cfg: Params, *, timeout: int | None = None):
-    """Kubernetes settings of a step (ignored by kfp.local): CPU-only resources, non-root, storage env."""
+def _on_cluster(task, cfg: Params, stage: str | None = None, *, timeout: int | None = None):
+    """Kubernetes settings of a step (ignored by kfp.local): its resources, accelerator and placement
+    (``cluster.step`` + ``cluster.stages.<stage>``), non-root, the storage env, the pipeline's pod label
+    (the Ray NetworkPolicy admits only pods carrying it) and the image pull secrets."""
     try:
         from kfp import kubernetes
     except ImportError:
         raise ImportError("kfp-kubernetes is not installed: pip install 'kfp-kubernetes==2.17.0' "
                           "(the pipelines extra)") from None
+    from langadapt.orchestration.pipeline import stage_resources
 
-    task.set_cpu_request(cfg.cluster.step.cpu).set_cpu_limit(cfg.cluster.step.cpu)
-    task.set_memory_request(cfg.cluster.step.memory).set_memory_limit(cfg.cluster.step.memory)
+    res = stage_resources(cfg, stage) if stage else cfg.cluster.step
+    task.set_cpu_request(res.cpu).set_cpu_limit(res.cpu)
+    task.set_memory_request(res.memory).set_memory_limit(res.memory)
+    if res.gpu:
+        task.set_accelerator_type(res.accelerator).set_accelerator_limit(res.gpu)
+    for key, value in sorted(res.node_selector.items()):
+        kubernetes.add_node_selector(task, key, value)
+    for tol in res.tolerations:
+        kubernetes.add_toleration(task, key=tol.get("key"), operator=tol.get("operator"), value=tol.get("value"),
+                                  effect=tol.get("effect"))
+    kubernetes.add_pod_label(task, "app.kubernetes.io/part-of", "langadapt")
+    if cfg.cluster.image_pull_secrets:
+        kubernetes.set_image_pull_secrets(task, list(cfg.cluster.image_pull_secrets))
     kubernetes.set_security_context(task, run_as_user=1000, run_as_group=1000, run_as_non_root=True)
     # object-storage credentials by Secret reference (k8s/base: storage-secret.md); never in the YAML
     kubernetes.use_secret_as_env(task, secret_name=cfg.cluster.storage_secret,
@@ -71,21 +86,26 @@ def build_pipeline(params_text: str, cfg: Params, stages: list[StageSpec], comps
         missing = [k for k in external if k not in artifacts]
         if missing:
             raise ValueError(f"dvc.yaml inputs {missing} are made by no stage and not fetched by fetch_inputs")
+        # each stage gets only its own params sections: a change to synth.* no longer invalidates the
+        # cached extract/filter/dedup/tokenizer/cpt steps (KFP's cache key covers every input)
+        own = comps["stage_params"](params_yaml=params_yaml)
+        own.set_display_name("stage-params")
+        _on_cluster(own, cfg)
         stage_tasks = {}
         for s in stages:
             kwargs = {k: artifacts[k] for k in s.inputs}
             metrics_from, plots_from = upstream_artifact_stages(s, stages)
             kwargs.update({f"{m}_metrics": stage_tasks[m].outputs["metrics"] for m in metrics_from})
             kwargs.update({f"{p}_plots": stage_tasks[p].outputs["plots"] for p in plots_from})
-            task = comps[s.name](params_yaml=params_yaml, **kwargs)
+            task = comps[s.name](params_yaml=own.outputs[s.name], **kwargs)
             stage_tasks[s.name] = task
             task.set_display_name(s.name)
             if s.name in TRAINING_STAGES:
                 # a CPU step that submits a RayJob: cached on its inputs, GPUs only inside the RayJob
                 task.set_caching_options(True)
-                _on_cluster(task, cfg, timeout=cfg.cluster.rayjob_timeout + 3600)
+                _on_cluster(task, cfg, s.name, timeout=cfg.cluster.rayjob_timeout + 3600)
             else:
-                _on_cluster(task, cfg)
+                _on_cluster(task, cfg, s.name)
             if s.name in CORPUS_STAGES and cfg.corpus.executor == "ray":  # its shards run as Ray tasks there
                 task.set_env_variable("RAY_ADDRESS", cfg.corpus.ray_address or DEV_RAY_CLIENT)
             artifacts.update({k: task.outputs[k] for k in s.outputs})

@@ -54,7 +54,7 @@ def test_graph_mirrors_dvc_yaml(compiled, repo_root):
     tasks = spec["root"]["dag"]["tasks"]
     stages, _ = runnable(topological(read_stages(repo_root / "dvc.yaml")))
     made = producers(stages)
-    assert set(tasks) == {s.name for s in stages} | {"fetch-inputs", "push-outputs"}
+    assert set(tasks) == {s.name for s in stages} | {"fetch-inputs", "stage-params", "push-outputs"}
     for s in stages:
         arts = tasks[s.name].get("inputs", {}).get("artifacts", {})
         for key in s.inputs:
@@ -63,7 +63,10 @@ def test_graph_mirrors_dvc_yaml(compiled, repo_root):
         metrics_from, _ = upstream_artifact_stages(s, stages)
         for m in metrics_from:
             assert arts[f"{m}_metrics"]["taskOutputArtifact"]["producerTask"] == m
-        expected = {made.get(k, "fetch-inputs") for k in s.inputs} | set(metrics_from)
+        expected = {made.get(k, "fetch-inputs") for k in s.inputs} | set(metrics_from) | {"stage-params"}
+        # the stage's params are its own sections (its cache key), from the stage-params task
+        assert tasks[s.name]["inputs"]["parameters"]["params_yaml"]["taskOutputParameter"] == {
+            "outputParameterKey": s.name, "producerTask": "stage-params"}
         assert set(tasks[s.name]["dependentTasks"]) == expected
         assert tasks[s.name]["cachingOptions"] == {"enableCache": True}
     assert tasks["push-outputs"].get("cachingOptions", {}) == {}
@@ -92,7 +95,7 @@ def test_until_selects_the_upstream_subgraph(tmp_path, repo_root):
     out = tmp_path / "p.yaml"
     pl.compile_pipeline(repo_root, repo_root / "params.yaml", out, until="filter", regenerate=False)
     spec = next(yaml.safe_load_all(out.read_text(encoding="utf-8")))
-    assert set(spec["root"]["dag"]["tasks"]) == {"fetch-inputs", "extract", "filter", "push-outputs"}
+    assert set(spec["root"]["dag"]["tasks"]) == {"fetch-inputs", "stage-params", "extract", "filter", "push-outputs"}
 
 
 def test_overrides_are_applied_to_the_embedded_params(tmp_path, repo_root):

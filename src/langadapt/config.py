@@ -287,8 +287,14 @@ class RayPodParams(Section):
 
 
 class StepResources(Section):
+    """A KFP step's pod: size, accelerator and placement (``cluster.step``, per stage ``cluster.stages.<name>``)."""
+
     cpu: str = "1"
     memory: str = "4Gi"
+    gpu: int = 0                             # accelerator limit (eval/diff on a GPU; never cpt/sft: RayJobs)
+    accelerator: str = "nvidia.com/gpu"      # the accelerator resource type
+    node_selector: dict[str, str] = {}
+    tolerations: list[dict[str, Any]] = []
 
 
 class ClusterParams(Section):
@@ -303,13 +309,20 @@ class ClusterParams(Section):
     repo_url: str = "https://github.com/langadapt/langadapt.git"
     dvc_remote: str | None = None
     artifact_store: str = "s3://langadapt/runs"
+    pipeline_root: str | None = None   # KFP artifacts of a run (None: <artifact_store>/kfp)
     storage_secret: str = "langadapt-object-store"
     storage_endpoint: str | None = None
     train_on: Literal["auto", "rayjob", "local"] = "auto"
     ray_version: str = "2.60.0"
     rayjob_timeout: int = 86400
     rayjob_ttl: int = 3600
+    image_pull_secrets: list[str] = []
     step: StepResources = StepResources()
+    # per-stage overrides of `step`, e.g. {eval: {gpu: 1}} (langadapt.orchestration.pipeline.stage_resources)
+    stages: dict[str, dict[str, Any]] = {
+        "extract": {"cpu": "2", "memory": "4Gi"}, "dedup": {"cpu": "2", "memory": "8Gi"},
+        "eval": {"cpu": "4", "memory": "16Gi"}, "diff": {"cpu": "2", "memory": "8Gi"},
+    }
     head: RayPodParams = RayPodParams()
     worker: RayPodParams = RayPodParams(
         replicas=2, cpu="8", memory="48Gi", gpu=1, shm_size="16Gi",

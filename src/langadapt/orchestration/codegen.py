@@ -34,6 +34,8 @@ a KubeRay RayJob when they run inside Kubernetes (params.yaml ``cluster.train_on
     langadapt pipeline run-local      # run them through kfp.local
 """
 
+from typing import NamedTuple
+
 from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
 
@@ -57,6 +59,20 @@ def fetch_inputs(
         art.metadata.update(describe(art.path))
         art.metadata["source"] = sources[key]
         art.metadata["rev"] = rev or "working tree"
+'''
+
+STAGE_PARAMS = '''
+
+def stage_params(
+    params_yaml: str,
+) -> NamedTuple("StageParams", [{fields}]):
+    """Each stage's own params text (its dvc.yaml `params:` sections): the input its cache key sees."""
+    from collections import namedtuple
+
+    from langadapt.orchestration.run import params_subset
+
+    keys = {keys}
+    return namedtuple("StageParams", list(keys))(**{{s: params_subset(params_yaml, k) for s, k in keys.items()}})
 '''
 
 PUSH = '''
@@ -96,7 +112,7 @@ def build(image: str) -> dict:
     """Every component bound to ``image``: {{'fetch_inputs': ..., 'extract': ..., 'push_outputs': ...}}."""
     from kfp import dsl
 
-    funcs = {{name: globals()[name] for name in (*STAGES, "fetch_inputs", "push_outputs")}}
+    funcs = {{name: globals()[name] for name in (*STAGES, "fetch_inputs", "stage_params", "push_outputs")}}
     return {{name: dsl.component(fn, base_image=image, install_kfp_package=False) for name, fn in funcs.items()}}
 '''
 
@@ -183,6 +199,9 @@ def render_components(stages: list[StageSpec]) -> str:
     push_dict = "{" + ", ".join(f'"{k}": {k}' for k in pushable) + "}"
     metrics_dict = "{" + ", ".join(f'"{s.name}": {s.name}_metrics' for s in stages) + "}"
     plots_dict = "{" + ", ".join(f'"{n}": {n}_plots' for n in with_plots) + "}"
+    fields = ", ".join(f'("{s.name}", str)' for s in stages)
+    keys = "{" + ", ".join(f'"{s.name}": {list(s.params)!r}' for s in stages) + "}"
+    text += STAGE_PARAMS.format(fields=fields, keys=keys)
     text += PUSH.format(push_inputs=push_inputs, push_dict=push_dict, metrics_dict=metrics_dict,
                         plots_dict=plots_dict)
     text += FOOTER.format(stage_names=tuple(s.name for s in stages), pushable=tuple(pushable))

@@ -4,6 +4,7 @@
     langadapt pipeline run-local [--until dedup]     # the whole pipeline through kfp.local
     langadapt pipeline submit --host http://localhost:8080
     langadapt pipeline rayjob cpt                    # print the RayJob a training step would submit
+    langadapt pipeline lock                          # components/constraints.txt from this environment
     langadapt k8s render k8s/overlays/local          # kustomize build (kubectl, or the built-in subset)
     langadapt k8s generate                           # manifests made from params.yaml `cluster`
     langadapt k8s check                              # render every overlay, validate schemas + policy
@@ -54,6 +55,18 @@ def pipeline_compile(
     r = _root(root)
     out_path = compile_pipeline(r, params, out, sets or [], until)
     summary("pipeline compile", f"wrote {out_path}", t.seconds)
+
+
+@pipeline_app.command("lock")
+@handles_errors
+def pipeline_lock(root: RootOpt = None) -> None:
+    """Rewrite components/constraints.txt: the image's exact Python packages (this environment's)."""
+    from langadapt.orchestration.imagelock import LOCK, render_lock
+
+    t = Timer()
+    r = _root(root)
+    (r / LOCK).write_text(render_lock(r / "pyproject.toml"), encoding="utf-8")
+    summary("pipeline lock", f"wrote {r / LOCK}", t.seconds)
 
 
 @pipeline_app.command("run-local")
@@ -201,10 +214,13 @@ def k8s_check(
     if not kustomizations and compiled.exists():  # the KFP steps: pinned images, limits, no GPU
         import yaml
 
+        from langadapt.config import load_params
+        from langadapt.orchestration.pipeline import gpu_executors
         from langadapt.orchestration.policy import check_pipeline_spec
 
         spec = next(yaml.safe_load_all(compiled.read_text(encoding="utf-8")))
-        problems += [f"{compiled}: {p}" for p in check_pipeline_spec(spec)]
+        allowed = gpu_executors(load_params(r / "params.yaml")) if (r / "params.yaml").exists() else set()
+        problems += [f"{compiled}: {p}" for p in check_pipeline_spec(spec, allowed)]
     for p in problems:
         typer.echo(p, err=True)
     if problems:

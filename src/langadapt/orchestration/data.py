@@ -93,12 +93,9 @@ def push_outputs(
     _run(["git", "clone", "--quiet", repo, str(clone)], cwd=None, what=f"git clone {repo}")
     _run(["git", "checkout", "--quiet", rev], cwd=clone, what=f"git checkout {rev}")
     (clone / "params.yaml").write_text(params_yaml, encoding="utf-8")
-    if cfg.cluster.storage_endpoint:  # MinIO / S3-compatible: the endpoint, in the clone's local config only
-        remote = cfg.cluster.dvc_remote or subprocess.run(
-            ["dvc", "remote", "default"], cwd=clone, capture_output=True, text=True, check=False).stdout.strip()
-        _run(["dvc", "remote", "modify", "--local", remote, "endpointurl", cfg.cluster.storage_endpoint],
-             cwd=clone, what="dvc remote modify")
-    # deps first (the snapshot), so `dvc commit` can hash every stage's deps and outs
+    remote = push_remote(clone, cfg)
+    # deps first (the snapshot, from the repo's default remote or cluster.dvc_remote), so `dvc commit`
+    # can hash every stage's deps and outs
     _run(["dvc", "pull", "-q", *(["-r", cfg.cluster.dvc_remote] if cfg.cluster.dvc_remote else []),
           paths["raw"]], cwd=clone, what="dvc pull (snapshot)")
     for key, src in outputs.items():
@@ -110,10 +107,59 @@ def push_outputs(
         _copy(Path(src), clone / paths["metrics"] / f"{stage}.json")
     for src in (plots or {}).values():
         _copy(Path(src), clone / paths["plots"])
+    for key in uncached_outputs(clone, stages):
+        # Ray Train checkpoints (persist, cache: false) live in object storage, never in the DVC cache;
+        # `dvc commit` still needs the declared directory to exist
+        dest = clone / paths[key]
+        if key not in outputs and not dest.exists():
+            dest.mkdir(parents=True)
+            (dest / "IN_OBJECT_STORAGE.txt").write_text(
+                f"{cfg.cluster.artifact_store.rstrip('/')}/checkpoints/\n", encoding="utf-8")
     _run(["dvc", "commit", "-f", "-q", *stages], cwd=clone, what="dvc commit")
-    _run(["dvc", "push", "-q", *(["-r", cfg.cluster.dvc_remote] if cfg.cluster.dvc_remote else []), *stages],
-         cwd=clone, what="dvc push")
-    return {"pushed": True, "dvc_lock": (clone / "dvc.lock").read_text(encoding="utf-8"), "rev": rev}
+    _run(["dvc", "push", "-q", "-r", remote, *stages], cwd=clone, what=f"dvc push -r {remote}")
+    return {"pushed": True, "remote": remote, "dvc_lock": (clone / "dvc.lock").read_text(encoding="utf-8"),
+            "rev": rev}
+
+
+PUSH_REMOTE = "langadapt-run"
+
+
+def push_remote(clone: Path, cfg: Any) -> str:
+    """The DVC remote a run's outputs go to, configured in the clone's local config only.
+
+    ``cluster.dvc_remote`` (a remote named in .dvc/config) when set; otherwise ``<artifact_store>/dvc``:
+    never the repository's default remote, which may be a path inside the clone (samples/dvc-remote)
+    and would vanish with it. ``cluster.storage_endpoint`` (MinIO, the tests' S3) goes to s3 remotes.
+    """
+    remote = cfg.cluster.dvc_remote
+    if not remote:
+        remote = PUSH_REMOTE
+        url = cfg.cluster.artifact_store.rstrip("/") + "/dvc"
+        _run(["dvc", "remote", "add", "--local", "-f", remote, url], cwd=clone, what="dvc remote add")
+    if cfg.cluster.storage_endpoint:
+        listing = subprocess.run(["dvc", "remote", "list"], cwd=clone, capture_output=True, text=True,
+                                 check=False).stdout
+        for line in listing.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].startswith("s3://"):
+                _run(["dvc", "remote", "modify", "--local", parts[0], "endpointurl",
+                      cfg.cluster.storage_endpoint], cwd=clone, what="dvc remote modify")
+    return remote
+
+
+def uncached_outputs(root: Path, stages: list[str]) -> list[str]:
+    """``paths`` keys of the named stages' ``cache: false`` outs (read from root/dvc.yaml)."""
+    import yaml
+
+    doc = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8")) or {}
+    keys = []
+    for name in stages:
+        for out in (doc.get("stages", {}).get(name) or {}).get("outs", []):
+            if isinstance(out, dict):
+                (ref, opts), = out.items()
+                if (opts or {}).get("cache") is False and ref.startswith("${paths.") and ref.endswith("}"):
+                    keys.append(ref[len("${paths."):-1])
+    return keys
 
 
 def _copy(src: Path, dest: Path) -> None:

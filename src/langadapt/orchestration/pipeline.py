@@ -22,6 +22,7 @@ import yaml
 from langadapt.config import Params, _set_dotted, load_params
 from langadapt.errors import ConfigError, LangadaptError
 from langadapt.orchestration.repo import data_md5, git_dirty, git_sha, load_module
+from langadapt.orchestration.run import TRAINING_STAGES  # the stages that run as RayJobs (defined once)
 
 COMPILED = Path("pipelines/langadapt_pipeline.yaml")
 
@@ -41,6 +42,42 @@ def params_text(params: Path, overrides: list[str] | None = None) -> tuple[str, 
 
 
 COMPONENTS = Path("components/stages.py")
+
+
+def stage_resources(cfg: Params, stage: str):
+    """The pod settings of one KFP step: ``cluster.step`` updated with ``cluster.stages.<stage>``.
+
+    A training step (cpt, sft) only submits a RayJob and waits: it may never hold a GPU (its GPUs are
+    the RayJob's workers, ``cluster.worker``), so a GPU there is a configuration error.
+    """
+    from pydantic import ValidationError
+
+    from langadapt.config import StepResources
+
+    over = cfg.cluster.stages.get(stage) or {}
+    unknown = sorted(set(over) - set(StepResources.model_fields))
+    if unknown:
+        raise ConfigError(f"params.yaml: cluster.stages.{stage}: unknown key(s) {unknown} "
+                          f"(allowed: {sorted(StepResources.model_fields)})")
+    try:
+        res = StepResources(**{**cfg.cluster.step.model_dump(), **over})
+    except ValidationError as e:
+        raise ConfigError(f"params.yaml: cluster.stages.{stage}: {e.errors()[0]['msg']}") from None
+    if stage in TRAINING_STAGES and res.gpu:
+        raise ConfigError(f"params.yaml: cluster.stages.{stage}.gpu: the {stage} step submits a RayJob and waits; "
+                          "its GPUs are cluster.worker.gpu (a step holding a GPU would idle it for the whole run)")
+    return res
+
+
+def pipeline_root(cfg: Params) -> str:
+    """Where KFP writes a run's artifacts: ``cluster.pipeline_root``, else ``<artifact_store>/kfp``
+    (the object store that also holds staging, checkpoints and the DVC remote)."""
+    return cfg.cluster.pipeline_root or f"{cfg.cluster.artifact_store.rstrip('/')}/kfp"
+
+
+def gpu_executors(cfg: Params) -> set[str]:
+    """The compiled pipeline's executors that params.yaml gives an accelerator (``exec-<stage>``)."""
+    return {f"exec-{name}" for name in cfg.cluster.stages if stage_resources(cfg, name).gpu}
 
 
 def _pipeline_module(root: Path):
@@ -202,6 +239,7 @@ def submit(root: Path, host: str | None, params: Path, overrides: list[str] | No
     arguments = {"params_yaml": text, "repo": cfg.cluster.repo_url, "rev": rev, "data_md5": md5 or ""}
     result = client.create_run_from_pipeline_package(
         str(pkg), arguments=arguments, run_name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        pipeline_root=pipeline_root(cfg),
         experiment_name=experiment or cfg.cluster.experiment, namespace=namespace or cfg.cluster.namespace,
         service_account=cfg.cluster.service_account,
     )

@@ -11,8 +11,9 @@
 
 Pod specs are found wherever a ``containers`` list appears (Pod, Deployment, Job, RayCluster head and
 worker groups, RayJob submitter...), so custom resources get the same rules as built-in workloads.
-``check_pipeline_spec`` applies the image/resources rules to a compiled KFP pipeline and checks that no
-step requests a GPU (GPUs belong to the RayJobs).
+``check_pipeline_spec`` applies the image/resources rules to a compiled KFP pipeline and checks that only
+the steps params.yaml gives one (``cluster.stages.<stage>.gpu``, e.g. eval) request a GPU; training
+steps never do (their GPUs belong to the RayJobs). ``fits_machine`` checks a pod fits a node type.
 """
 
 from __future__ import annotations
@@ -128,8 +129,9 @@ def check_policy(docs: list[dict[str, Any]]) -> list[str]:
     return [p for d in docs for p in check_doc(d)]
 
 
-def check_pipeline_spec(spec: dict[str, Any]) -> list[str]:
-    """A compiled KFP pipeline: pinned images, cpu/memory limits, and no GPU on any step."""
+def check_pipeline_spec(spec: dict[str, Any], gpu_allowed: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """A compiled KFP pipeline: pinned images, cpu/memory limits, and a GPU only on the steps in
+    ``gpu_allowed`` (executor names, e.g. ``exec-eval``: what params.yaml ``cluster.stages`` asks for)."""
     out = []
     executors = spec.get("deploymentSpec", {}).get("executors", {})
     for name, ex in executors.items():
@@ -140,6 +142,60 @@ def check_pipeline_spec(spec: dict[str, Any]) -> list[str]:
         for key in ("resourceCpuLimit", "resourceMemoryLimit", "resourceCpuRequest", "resourceMemoryRequest"):
             if not res.get(key):
                 out.append(f"{name}: no {key}")
-        if res.get("accelerator"):
+        if res.get("accelerator") and name not in gpu_allowed:
             out.append(f"{name}: requests an accelerator (GPUs belong to the RayJob, never to a cached step)")
+    return out
+
+
+# --- node pool sizing ----------------------------------------------------------------------------
+# (vCPU, memory GiB, GPUs) of the machine types docs/cluster.md names
+MACHINES = {
+    "g2-standard-8": (8, 32, 1), "g2-standard-16": (16, 64, 1), "g2-standard-24": (24, 96, 2),
+    "a2-highgpu-1g": (12, 85, 1), "g6.2xlarge": (8, 32, 1), "g6.4xlarge": (16, 64, 1),
+}
+# what per-node DaemonSets (GPU device plugin, logging, metrics, CNI) take on a GPU node, a margin
+DAEMONSET_CPU, DAEMONSET_MEM_GIB = 0.5, 1.5
+
+
+def _quantity(q: str | float, unit: str) -> float:
+    """A Kubernetes quantity in cores (unit "cpu") or GiB (unit "mem")."""
+    s = str(q)
+    if unit == "cpu":
+        return float(s[:-1]) / 1000 if s.endswith("m") else float(s)
+    factors = {"Ki": 2**-20, "Mi": 2**-10, "Gi": 1, "Ti": 2**10, "K": 1e3 / 2**30, "M": 1e6 / 2**30,
+               "G": 1e9 / 2**30}
+    for suffix, f in factors.items():
+        if s.endswith(suffix):
+            return float(s[: -len(suffix)]) * f
+    return float(s) / 2**30
+
+
+def gke_allocatable(vcpu: float, mem_gib: float) -> tuple[float, float]:
+    """(cores, GiB) a GKE node leaves to pods: its documented kube/system reservations and the 100 MiB
+    eviction threshold subtracted (cloud.google.com/kubernetes-engine/docs/concepts/plan-node-sizes)."""
+    cpu_res = 0.06 * min(vcpu, 1) + 0.01 * min(max(vcpu - 1, 0), 1) + 0.005 * min(max(vcpu - 2, 0), 2) \
+        + 0.0025 * max(vcpu - 4, 0)
+    tiers = [(4, 0.25), (4, 0.20), (8, 0.10), (112, 0.06), (float("inf"), 0.02)]
+    left, mem_res = mem_gib, 0.0
+    for size, frac in tiers:
+        take = min(left, size)
+        mem_res += take * frac
+        left -= take
+    return vcpu - cpu_res, mem_gib - mem_res - 100 / 1024
+
+
+def fits_machine(machine: str, cpu: str, memory: str, gpu: int) -> list[str]:
+    """Why one pod of this size cannot run on ``machine`` (empty: it fits, DaemonSets included)."""
+    if machine not in MACHINES:
+        return [f"{machine}: unknown machine type (known: {sorted(MACHINES)})"]
+    vcpu, mem, gpus = MACHINES[machine]
+    a_cpu, a_mem = gke_allocatable(vcpu, mem)
+    a_cpu, a_mem = a_cpu - DAEMONSET_CPU, a_mem - DAEMONSET_MEM_GIB
+    out = []
+    if _quantity(cpu, "cpu") > a_cpu:
+        out.append(f"{machine}: cpu {cpu} > {a_cpu:.2f} allocatable")
+    if _quantity(memory, "mem") > a_mem:
+        out.append(f"{machine}: memory {memory} > {a_mem:.1f}Gi allocatable")
+    if gpu > gpus:
+        out.append(f"{machine}: {gpu} GPUs > {gpus}")
     return out

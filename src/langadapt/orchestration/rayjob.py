@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -28,6 +29,9 @@ from typing import Any
 
 from langadapt.config import Params, RayPodParams
 from langadapt.errors import LangadaptError
+
+# staging in object storage: download() refuses object keys that escape its target directory
+from langadapt.storage import download, upload
 
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
 TERMINAL_JOB_STATUS = {"SUCCEEDED", "FAILED", "STOPPED"}
@@ -109,6 +113,8 @@ def _pod_template(cfg: Params, pod: RayPodParams, container_name: str, ports: li
             {"name": "tmp", "emptyDir": {"sizeLimit": "50Gi"}},  # Ray session dir, HOME, caches
         ],
     }
+    if cfg.cluster.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": n} for n in cfg.cluster.image_pull_secrets]
     if pod.node_selector:
         spec["nodeSelector"] = dict(pod.node_selector)
     if pod.tolerations:
@@ -204,46 +210,15 @@ def render_dev_raycluster(cfg: Params, name: str = "langadapt-dev") -> dict[str,
 # --- staging in object storage (fsspec: s3://, gs://, file:// in the tests) -------------------------
 
 
-def _fs(uri: str):
-    import fsspec
-
-    return fsspec.core.url_to_fs(uri)
-
-
-def upload(local: str | Path, uri: str) -> None:
-    fs, root = _fs(uri)
-    local = Path(local)
-    if local.is_dir():
-        for f in sorted(p for p in local.rglob("*") if p.is_file()):
-            dest = f"{root}/{f.relative_to(local).as_posix()}"
-            fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
-            fs.put_file(str(f), dest)
-    else:
-        fs.makedirs(root.rsplit("/", 1)[0], exist_ok=True)
-        fs.put_file(str(local), root)
-
-
-def download(uri: str, local: str | Path) -> None:
-    fs, root = _fs(uri)
-    local = Path(local)
-    if fs.isdir(root):
-        for rpath in sorted(fs.find(root)):
-            rel = rpath[len(root.rstrip("/")) + 1:]
-            dest = local / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fs.get_file(rpath, str(dest))
-    elif fs.exists(root):
-        local.parent.mkdir(parents=True, exist_ok=True)
-        fs.get_file(root, str(local))
-    else:
-        raise LangadaptError(f"{uri}: not found in object storage")
-
-
 def rayjob_entry(stage: str, staging: str, workdir: str | Path | None = None) -> dict[str, Any]:
     """What the RayJob runs: fetch params + inputs from staging, run the stage, upload its outputs."""
     from langadapt.orchestration.run import params_from_text, run_stage
 
-    work = Path(workdir or tempfile.mkdtemp(prefix=f"rayjob-{stage}-"))
+    # the same staging (the same job) gets the same local paths on every attempt: the training
+    # fingerprint depends on them, and a retried RayJob must resume the run on train.storage_path
+    work = Path(workdir or Path(tempfile.gettempdir()) / f"rayjob-{stage}-{hashlib.sha256(staging.encode()).hexdigest()[:12]}")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     download(f"{staging}/job.json", work / "job.json")
     job = json.loads((work / "job.json").read_text(encoding="utf-8"))
     params_yaml = job["params_yaml"]
@@ -264,9 +239,11 @@ def rayjob_entry(stage: str, staging: str, workdir: str | Path | None = None) ->
     metrics = run_stage(stage, params_yaml, locations, workdir=work / "run", extra_sets=extra)
     for key in job["outputs"]:
         local = work / "outputs" / key
-        if not local.exists() and key.endswith("_checkpoints"):
+        if key.endswith("_checkpoints"):
             # Ray Train wrote them to object storage (train.storage_path): the artifact says where
-            local.mkdir(parents=True)
+            # (what the driver left in the local dir, e.g. its tokenized-data cache, stays on the head)
+            local = work / "outputs" / f"{key}.artifact"
+            local.mkdir(parents=True, exist_ok=True)
             (local / "STORAGE_PATH.txt").write_text(job["storage_path"] + "\n", encoding="utf-8")
         elif not local.exists():
             raise LangadaptError(f"rayjob {stage}: the stage wrote no paths.{key} ({local})")
@@ -362,19 +339,12 @@ def submit_and_wait(
         time.sleep(poll)
 
 
-def run_stage_as_rayjob(
-    cfg: Params,
-    stage: str,
-    params_yaml: str,
-    inputs: Mapping[str, str],
-    outputs: Mapping[str, str],
-    metrics_dir: Path,
-    *,
-    custom_api: Any = None,
-    core_api: Any = None,
-    poll: float = 10.0,
-) -> dict[str, Any]:
-    """Stage inputs to object storage, run the stage in a RayJob, fetch its outputs back to ``outputs``."""
+def stage_job(cfg: Params, stage: str, params_yaml: str, inputs: Mapping[str, str],
+              outputs: Mapping[str, str]) -> tuple[str, str]:
+    """Upload job.json (params, input/output keys, Ray Train storage) and the inputs; (job name, staging URL).
+
+    What the KFP step does before it submits the RayJob (and what the cluster-in-a-box tests call).
+    """
     from langadapt.orchestration.run import dvc_md5
 
     name = job_name(stage, params_yaml, {k: dvc_md5(p) for k, p in inputs.items()})
@@ -392,6 +362,31 @@ def run_stage_as_rayjob(
         upload(Path(tmp) / "job.json", f"{staging}/job.json")
     for key, path in inputs.items():
         upload(path, f"{staging}/inputs/{key}")
+    return name, staging
+
+
+def collect_outputs(stage: str, staging: str, outputs: Mapping[str, str], metrics_dir: Path) -> dict[str, Any]:
+    """Download what the RayJob uploaded (outputs, metrics) to the step's artifact paths."""
+    for key, path in outputs.items():
+        download(f"{staging}/outputs/{key}", path)
+    download(f"{staging}/metrics.json", metrics_dir / f"{stage}.json")
+    return json.loads((metrics_dir / f"{stage}.json").read_text(encoding="utf-8"))
+
+
+def run_stage_as_rayjob(
+    cfg: Params,
+    stage: str,
+    params_yaml: str,
+    inputs: Mapping[str, str],
+    outputs: Mapping[str, str],
+    metrics_dir: Path,
+    *,
+    custom_api: Any = None,
+    core_api: Any = None,
+    poll: float = 10.0,
+) -> dict[str, Any]:
+    """Stage inputs to object storage, run the stage in a RayJob, fetch its outputs back to ``outputs``."""
+    name, staging = stage_job(cfg, stage, params_yaml, inputs, outputs)
     if custom_api is None or core_api is None:
         from kubernetes import client, config
 
@@ -403,7 +398,4 @@ def run_stage_as_rayjob(
     manifest = render_rayjob(cfg, stage, name, staging)
     submit_and_wait(custom_api, core_api, manifest, timeout=cfg.cluster.rayjob_timeout, poll=poll,
                     log=lambda m: print(m, file=sys.stderr, flush=True))
-    for key, path in outputs.items():
-        download(f"{staging}/outputs/{key}", path)
-    download(f"{staging}/metrics.json", metrics_dir / f"{stage}.json")
-    return json.loads((metrics_dir / f"{stage}.json").read_text(encoding="utf-8"))
+    return collect_outputs(stage, staging, outputs, metrics_dir)

@@ -36,6 +36,23 @@ def params_from_text(params_yaml: str, source: str = "params_yaml") -> Params:
     return parse_params(yaml.safe_load(params_yaml), source)
 
 
+# sections every stage gets whole: where things are, how it runs on a cluster, the seed and language
+ALWAYS_SECTIONS = ("seed", "language", "paths", "cluster")
+
+
+def params_subset(params_yaml: str, keys: list[str] | tuple[str, ...]) -> str:
+    """The params text one stage runs with: the top-level sections its dvc.yaml ``params:`` keys name,
+    whole, plus ``ALWAYS_SECTIONS``. It is the stage's KFP input, so the step's cache key changes only
+    when its own params do (dvc.yaml lists what each stage reads, which is also what `dvc repro`
+    reruns a stage on)."""
+    import yaml
+
+    raw = yaml.safe_load(params_yaml) or {}
+    wanted = set(ALWAYS_SECTIONS) | {k.split(".", 1)[0] for k in keys}
+    sub = {k: v for k, v in raw.items() if k in wanted}
+    return yaml.safe_dump(sub, sort_keys=False, allow_unicode=True)
+
+
 def path_overrides(locations: Mapping[str, str | Path]) -> list[str]:
     # JSON-quoted so a path is always read back as a string by the YAML override parser
     return [f"paths.{key}={json.dumps(str(loc))}" for key, loc in locations.items()]

@@ -40,6 +40,8 @@ HF_SUBDIR = "hf"
 # Test hooks: fail one worker once at a step (exercises FailureConfig + resume).
 FAIL_AT_STEP_ENV = "LANGADAPT_FAIL_AT_STEP"
 FAIL_MARKER_ENV = "LANGADAPT_FAIL_MARKER"
+# Test hook: seconds each step sleeps (the cluster tests kill a node between two checkpoints).
+STEP_SLEEP_ENV = "LANGADAPT_STEP_SLEEP"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -71,11 +73,15 @@ def deepspeed_config(stage_params: dict[str, Any], zero_stage: int, use_gpu: boo
 def write_manifest(directory: Path, rank: int, world: int) -> None:
     """List the files this rank wrote (with sizes); a checkpoint is complete when every rank's listed
     files are present with those sizes (a save killed half-way is not)."""
+    from langadapt.train.cloud import rank_hashes
+
     files = {}
     for p in sorted(directory.rglob("*")):
         if p.is_file() and not p.name.startswith("manifest_rank"):
-            files[str(p.relative_to(directory))] = p.stat().st_size
-    (directory / f"manifest_rank{rank}.json").write_text(json.dumps({"world": world, "files": files}))
+            files[p.relative_to(directory).as_posix()] = p.stat().st_size
+    # SHA-256 per file: checked before a resume unpickles optimizer state (langadapt.train.cloud)
+    (directory / f"manifest_rank{rank}.json").write_text(
+        json.dumps({"world": world, "files": files, "sha256": rank_hashes(directory, list(files))}))
 
 
 def checkpoint_complete(directory: str | Path) -> bool:
@@ -121,6 +127,9 @@ def _pick_checkpoint(reported: Any, config: dict[str, Any]) -> Any:
     from ray.train import Checkpoint
 
     found: list[tuple[int, Any]] = []
+    if config.get("resume_from") and "://" in str(config["resume_from"]):
+        # the driver's pick in object storage (langadapt.train.cloud.run_state); verified after download
+        found.append((int(config.get("resume_step") or 0), Checkpoint(config["resume_from"])))
     if reported is not None:
         with reported.as_directory() as d:
             if checkpoint_complete(d):
@@ -134,6 +143,8 @@ def _pick_checkpoint(reported: Any, config: dict[str, Any]) -> Any:
 
 
 def _maybe_fail(step: int, rank: int, world: int, config: dict[str, Any]) -> None:
+    if config.get("step_sleep"):
+        time.sleep(config["step_sleep"])
     at, marker = config.get("fail_at_step"), config.get("fail_marker")
     if at is not None and step == at and rank == world - 1 and marker and not os.path.exists(marker):
         Path(marker).write_text(f"failed at step {step}\n")
@@ -152,6 +163,8 @@ def _train_loop(config: dict[str, Any]) -> None:
     import torch.distributed as dist
     from ray.train import Checkpoint
 
+    from langadapt.storage import localize
+    from langadapt.train.cloud import verify_checkpoint
     from langadapt.train.data import (
         IGNORE_INDEX,
         PackedTokens,
@@ -182,11 +195,13 @@ def _train_loop(config: dict[str, Any]) -> None:
     ext = _ExternalLogger(config["report_to"], stage, p) if rank == 0 and config["report_to"] else None
 
     torch.manual_seed(config["seed"])
-    model, tok = load_causal_lm(config["init_model"], trust_remote_code=config["trust_remote_code"],
-                                dtype=torch.float32)
+    # local paths, or URLs in object storage (a worker on another node): downloaded and verified
+    inputs_cache = Path(tempfile.gettempdir()) / "langadapt-inputs"
+    model, tok = load_causal_lm(localize(config["init_model"], inputs_cache),
+                                trust_remote_code=config["trust_remote_code"], dtype=torch.float32)
     model.config.use_cache = False
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    data_dir = Path(config["data_dir"])
+    data_dir = localize(config["data_dir"], inputs_cache)
     if stage == "cpt":
         train_set = PackedTokens(data_dir / "train.bin", p["seq_len"], pad_id)
         eval_set = PackedTokens(data_dir / "heldout.bin", p["seq_len"], pad_id)
@@ -243,6 +258,7 @@ def _train_loop(config: dict[str, Any]) -> None:
             if not checkpoint_complete(d):
                 raise DataError(f"checkpoint {ckpt.path}: incomplete (a killed save?); delete it to resume "
                                 "from the one before")
+            verify_checkpoint(d)  # SHA-256 of every file before DeepSpeed unpickles its state
             engine.load_checkpoint(d, tag=DS_TAG, load_optimizer_states=True, load_lr_scheduler_states=True)
             state = json.loads((Path(d) / STATE_FILE).read_text())
         start_step, history = state["step"], state["history"]
@@ -445,7 +461,7 @@ def run_stage(cfg: Any, stage: str, *, echo: Any = print) -> dict[str, Any]:
     # ---- storage: same params => same run (resume); otherwise start fresh
     storage = cfg.train.storage_path or str(Path(ckpt_dir).resolve())
     fingerprint = _fingerprint(cfg, stage, Path(init_model), data_dir)
-    resume_from = None
+    resume_from, resume_step = None, 0
     if "://" not in storage:
         run_dir = Path(storage) / stage
         run_file = run_dir / RUN_FILE
@@ -464,24 +480,39 @@ def run_stage(cfg: Any, stage: str, *, echo: Any = print) -> dict[str, Any]:
                     return _finish(cfg, stage, latest, out_dir, data_info, 0.0)
         run_dir.mkdir(parents=True, exist_ok=True)
         run_file.write_text(json.dumps({"fingerprint": fingerprint, "stage": stage}))
+    init_location, data_location = str(Path(init_model).resolve()), str(data_dir.resolve())
+    if "://" in storage:
+        # workers may be on other nodes: they read inputs and checkpoints from the object store only
+        from langadapt.train import cloud
+
+        resume_from, resume_step = cloud.run_state(storage, stage, fingerprint, echo=echo)
+        if resume_from and resume_step >= sp.max_steps:
+            with tempfile.TemporaryDirectory() as tmp:
+                final = cloud.fetch_checkpoint(resume_from, Path(tmp) / "ckpt")
+                if (final / HF_SUBDIR / "config.json").exists():
+                    echo(f"{stage}: already trained to step {sp.max_steps}; exporting {resume_from}")
+                    return _finish(cfg, stage, final, out_dir, data_info, 0.0)
+        init_location, data_location = cloud.stage_inputs(storage, stage, Path(init_model), data_dir)
 
     tp = cfg.train
     config = {
         "stage": stage,
         "stage_params": sp.model_dump(),
         "seed": cfg.seed,
-        "init_model": str(Path(init_model).resolve()),
+        "init_model": init_location,
         "trust_remote_code": cfg.model.trust_remote_code,
-        "data_dir": str(data_dir.resolve()),
+        "data_dir": data_location,
         "use_gpu": tp.use_gpu,
         "zero_stage": tp.zero_stage,
         "threads": tp.cpus_per_worker,
         "ds_config": deepspeed_config(sp.model_dump(), tp.zero_stage, tp.use_gpu),
         "fingerprint": fingerprint,
         "resume_from": resume_from,
+        "resume_step": resume_step if "://" in storage else None,
         "run_dir": str(Path(storage) / stage) if "://" not in storage else None,
         "fail_at_step": int(os.environ[FAIL_AT_STEP_ENV]) if os.environ.get(FAIL_AT_STEP_ENV) else None,
         "fail_marker": os.environ.get(FAIL_MARKER_ENV),
+        "step_sleep": float(os.environ.get(STEP_SLEEP_ENV) or 0),
         "report_to": _check_report_to(tp.report_to),
     }
     _init_ray(cfg)
