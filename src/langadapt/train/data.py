@@ -139,10 +139,15 @@ class SFTTokens:
 
 
 def _corpus_key(files: list[Path], tokenizer_dir: str | Path, extra: dict[str, Any]) -> str:
+    # by content, not path or mtime: the same corpus downloaded again (a retried RayJob re-fetches its
+    # inputs) must give the same key, so the training fingerprint matches and the run resumes
     h = hashlib.sha256()
     for f in files:
-        st = f.stat()
-        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        fh = hashlib.sha256()
+        with open(f, "rb") as inp:
+            for chunk in iter(lambda: inp.read(1 << 20), b""):
+                fh.update(chunk)
+        h.update(f"{f.name}|{fh.hexdigest()}\n".encode())
     for name in ("tokenizer.json", "tokenizer_config.json"):
         p = Path(tokenizer_dir) / name
         if p.exists():
