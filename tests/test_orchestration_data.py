@@ -70,14 +70,18 @@ def test_fetch_reads_the_snapshot_from_the_dvc_remote_at_rev(origin, tmp_path):
 @pytest.mark.integration
 def test_push_makes_dvc_pull_at_rev_reproduce_the_outputs(origin, tmp_path):
     root, sha, _ = origin
-    params_yaml = (root / "params.yaml").read_text()
+    # the run's outputs go to the remote cluster.dvc_remote names (here the origin's "store", a directory
+    # standing in for S3; unset, it would be <artifact_store>/dvc), never to a path inside the clone
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["cluster"]["dvc_remote"] = "store"
+    params_yaml = yaml.safe_dump(params, sort_keys=False, allow_unicode=True)
     out = tmp_path / "extracted"
     out.mkdir()
     (out / "shard-00000.jsonl").write_text('{"id": "d1", "text": "สวัสดี"}\n')
     (tmp_path / "extract.json").write_text('{"docs_out": 1}')
     result = push_outputs(params_yaml, str(root), sha, {"extracted": str(out)}, ["extract"],
                           metrics={"extract": str(tmp_path / "extract.json")})
-    assert result["pushed"] is True and result["rev"] == sha
+    assert result["pushed"] is True and result["rev"] == sha and result["remote"] == "store"
     lock = yaml.safe_load(result["dvc_lock"])
     assert lock["stages"]["extract"]["outs"][0] == {
         "path": "data/extracted", "hash": "md5", "md5": dvc_md5(out), "size": 43, "nfiles": 1}
