@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -95,6 +96,9 @@ class RayNodes:
 
     def __init__(self, root: Path, hidden: Path, env: dict[str, str]):
         self.root, self.hidden = root, hidden
+        # Ray's session dirs hold AF_UNIX sockets (107-byte path limit): keep them under a short /tmp path,
+        # not under pytest's deep tmp_path
+        self.rt = Path(tempfile.mkdtemp(prefix="rb-", dir="/tmp"))
         # Ray's token authentication (on by default for `ray start --head`), with this cluster's own
         # token in the environment of every node and driver (never ~/.ray, which other clusters share)
         self.env = {**os.environ, **env, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
@@ -109,7 +113,7 @@ class RayNodes:
         head_dir.mkdir(parents=True, exist_ok=True)
         self._start("head", ["--head", f"--port={self.port}", "--num-cpus=0", "--include-dashboard=false",
                              f"--dashboard-port={free_port()}", f"--ray-client-server-port={free_port()}",
-                             f"--temp-dir={root / 'rt-head'}"], head_dir)
+                             f"--temp-dir={self.rt / 'head'}"], head_dir)
         self.env["RAY_ADDRESS"] = self.address
         try:
             self._wait_port(self.port, "head")
@@ -146,7 +150,7 @@ class RayNodes:
         wdir = self.root / name
         wdir.mkdir(parents=True, exist_ok=True)
         self._start(name, [f"--address={self.address}", f"--num-cpus={num_cpus}",
-                           f"--temp-dir={self.root / ('rt-' + name)}"], wdir, isolate=True)
+                           f"--temp-dir={self.rt / name}"], wdir, isolate=True)
 
     def wait_for_cpus(self, cpus: int, timeout: float = 300.0) -> None:
         code = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
@@ -204,3 +208,4 @@ class RayNodes:
     def stop(self) -> None:
         for name in reversed(list(self.procs)):
             _stop(self.procs[name])
+        shutil.rmtree(self.rt, ignore_errors=True)

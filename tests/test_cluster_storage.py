@@ -84,6 +84,20 @@ def test_download_refuses_a_key_with_dotdot(s3, bucket, tmp_path):
     assert not (tmp_path / "deep" / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
 
 
+@pytest.mark.integration
+def test_download_skips_directory_markers(s3, bucket, tmp_path):
+    # Ray Train's pyarrow storage writes zero-byte "<dir>/" keys; a rerun that re-exports a finished
+    # checkpoint must not take one for an escaping key
+    import boto3
+
+    name = bucket.split("://")[1]
+    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1")
+    client.put_object(Bucket=name, Key="ckpt/checkpoint_000002/", Body=b"")
+    client.put_object(Bucket=name, Key="ckpt/checkpoint_000002/a.txt", Body=b"a")
+    out = storage.download(f"{bucket}/ckpt/checkpoint_000002", tmp_path / "out")
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["a.txt"]
+
+
 def test_hash_manifest_names_the_modified_file(tmp_path):
     d = _tree(tmp_path / "ckpt", {"a": "x", "ds/b": "y"})
     storage.write_hash_manifest(d)

@@ -92,6 +92,9 @@ def download(url: str, local: str | Path) -> Path:
     if fs.isdir(root):
         base = local.resolve()
         for rpath in sorted(fs.find(root)):
+            if rpath.endswith("/"):
+                # a zero-byte "directory" marker (Ray Train's pyarrow storage writes them): nothing to copy
+                continue
             rel = safe_relpath(rpath, root)
             dest = (local / rel).resolve()
             if base not in dest.parents:  # belt and braces against symlinks in the target
