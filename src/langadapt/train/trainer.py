@@ -371,6 +371,22 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def fit(trainer: Any) -> tuple[Any, float]:
+    """``trainer.fit()`` and its wall time; a bad-input error raised inside a worker (DataError,
+    ConfigError) comes out as itself, not wrapped in Ray's TrainingFailedError, so the CLI prints it."""
+    t0 = time.perf_counter()
+    try:
+        result = trainer.fit()
+    except Exception as e:
+        cause = e
+        while getattr(cause, "__cause__", None) is not None:
+            cause = cause.__cause__
+        if isinstance(cause, DataError | ConfigError):
+            raise cause from None
+        raise
+    return result, time.perf_counter() - t0
+
+
 def _fingerprint(cfg: Any, stage: str, init_model: Path, data_dir: Path) -> str:
     """What makes two runs the same run: init weights, data, stage params, the train settings that
     change the math (not where it runs) and the training code. A rerun with the same fingerprint
@@ -531,17 +547,7 @@ def run_stage(cfg: Any, stage: str, *, echo: Any = print) -> dict[str, Any]:
             failure_config=FailureConfig(max_failures=tp.max_failures),
         ),
     )
-    t0 = time.perf_counter()
-    try:
-        result = trainer.fit()
-    except Exception as e:
-        cause = e
-        while getattr(cause, "__cause__", None) is not None:
-            cause = cause.__cause__
-        if isinstance(cause, DataError | ConfigError):
-            raise cause from None
-        raise
-    wall = time.perf_counter() - t0
+    result, wall = fit(trainer)
     if result.checkpoint is None:
         raise DataError(f"{stage}: training finished without a checkpoint in {storage}/{stage}")
     with result.checkpoint.as_directory() as d:
