@@ -49,7 +49,9 @@ def url_to_fs(url: str | Path) -> tuple[Any, str]:
     prefixes, and a cached listing would hide their new objects (s3fs caches directory listings)."""
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(str(url))
+    # a fresh instance: fsspec caches filesystems by their arguments, and an S3 filesystem made with no
+    # arguments keeps the endpoint/credentials the environment had when it was first made
+    fs, path = fsspec.core.url_to_fs(str(url), skip_instance_cache=True)
     fs.invalidate_cache()
     return fs, path
 
