@@ -198,3 +198,20 @@ def test_ranks_share_the_work(tmp_path):
     assert not list((tmp_path / "extracted").glob("*.done.json"))
     assert sorted(p.name for p in (tmp_path / ".extracted.markers").iterdir()) == [
         "shard-00000.done.json", "shard-00001.done.json"]
+
+
+def test_a_gzip_member_that_does_not_inflate_is_malformed_not_read_raw(tmp_path):
+    # warcio reads data that does not inflate as raw bytes; what it parses there (here a plain-text WARC
+    # record between two gzip members) must not be taken as a record nor swallow the member after it
+    good = [Page(f"http://a.test/{i}", html(f"ข่าว {i}", BODY + f" ฉบับที่ {i}")) for i in range(2)]
+    members = [write_warc(tmp_path / f"m{i}.warc.gz", [p]).read_bytes() for i, p in enumerate(good)]
+    plain = gzip.decompress(members[1]).replace(b"http://a.test/1", b"http://a.test/x")
+    recs = list(ex.iter_warc(_write(tmp_path / "w.warc.gz", members[0] + plain + members[1])))
+    urls = [r.rec_headers.get_header("WARC-Target-URI") for r in recs if not isinstance(r, Exception)]
+    assert urls == ["http://a.test/0", "http://a.test/1"]
+    assert sum(isinstance(r, Exception) for r in recs) == 1
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

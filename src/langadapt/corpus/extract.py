@@ -278,14 +278,20 @@ def iter_warc(path: str | Path):
     bad record does not cost the rest of the file."""
     from warcio.archiveiterator import ArchiveIterator
 
-    magic = b"\x1f\x8b\x08" if str(path).endswith(".gz") else b"WARC/1."
+    gz = str(path).endswith(".gz")
+    magic = b"\x1f\x8b\x08" if gz else b"WARC/1."
     with open(path, "rb") as f:
         pos = 0
         while True:
             f.seek(pos)
             it = ArchiveIterator(f, arc2warc=True)
             try:
-                yield from it
+                for rec in it:
+                    if gz and it.reader.decompressor is None:
+                        # warcio reads a gzip member whose first block does not inflate as raw bytes: what
+                        # it returns is garbage that can swallow the members after it
+                        raise ValueError("gzip member does not decompress (corrupt data)")
+                    yield rec
                 return
             except Exception as e:  # noqa: BLE001 -- warcio raises many types on bad headers / data
                 yield e
