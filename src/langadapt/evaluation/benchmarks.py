@@ -138,21 +138,16 @@ def run_benchmarks(gen: Any, inputs: dict[str, Any], cfg: Params,
     return metrics, detail, gens, list(outs)
 
 
-def _generation_record(model: str, task: str, key: Any, conv: list[dict], g: Any, **extra: Any) -> dict[str, Any]:
-    return {"model": model, "task": task, "key": key, "messages": conv, "response": g.text,
-            "finish_reason": g.finish_reason, "completion_tokens": g.completion_tokens, **extra}
-
-
 def _score_ifeval(name: str, items: list[Any], outs: list[Any], prefix: str, baseline: dict[str, Any],
                   metrics: dict[str, Any], detail: dict[str, Any], model: str) -> list[dict[str, Any]]:
     """Score one IFEval benchmark into ``metrics``/``detail``; returns its generation records."""
-    from langadapt.evaluation.generation import truncation
+    from langadapt.evaluation.generation import generation_record, truncation
     from langadapt.ifeval import punkt, score_items
 
     gens = []
     for it, g in zip(items, outs):
         it.response = g.text
-        gens.append(_generation_record(model, name, it.key, [{"role": "user", "content": it.prompt}], g,
+        gens.append(generation_record(model, name, it.key, [{"role": "user", "content": it.prompt}], g,
                                        instruction_id_list=it.ids))
     s = score_items(items, keep_results=False)
     tr = truncation(outs)
@@ -171,7 +166,7 @@ def _score_flores(flores: list[dict[str, Any]], g_to: list[Any], g_from: list[An
                   baseline: dict[str, Any], metrics: dict[str, Any], detail: dict[str, Any],
                   model: str) -> list[dict[str, Any]]:
     """Score FLORES translation both ways into ``metrics``/``detail``; returns its generation records."""
-    from langadapt.evaluation.generation import truncation
+    from langadapt.evaluation.generation import generation_record, truncation
     from langadapt.evaluation.translation import benchmark_prompt, extract_answer, translation_scores
 
     to = [extract_answer(g.text, lang, "to_en") for g in g_to]
@@ -191,9 +186,9 @@ def _score_flores(flores: list[dict[str, Any]], g_to: list[Any], g_from: list[An
                         "prompts": "SEA-HELM zero-shot templates (language profile `translation:`)"}
     gens = []
     for p, g, (t, _) in zip(flores, g_to, to):
-        gens.append(_generation_record(model, "flores_to_en", p["id"], benchmark_prompt(p[lang], lang, "to_en"), g,
+        gens.append(generation_record(model, "flores_to_en", p["id"], benchmark_prompt(p[lang], lang, "to_en"), g,
                                        reference=p["en"], extracted=t))
     for p, g, (t, _) in zip(flores, g_from, fr):
-        gens.append(_generation_record(model, "flores_from_en", p["id"], benchmark_prompt(p["en"], lang, "from_en"),
+        gens.append(generation_record(model, "flores_from_en", p["id"], benchmark_prompt(p["en"], lang, "from_en"),
                                        g, reference=p[lang], extracted=t))
     return gens
