@@ -23,7 +23,7 @@ from kfp import dsl
 from langadapt.config import Params
 from langadapt.orchestration.codegen import FETCHABLE
 from langadapt.orchestration.dvcgraph import StageSpec, external_inputs, upstream_artifact_stages
-from langadapt.orchestration.run import TRAINING_STAGES
+from langadapt.orchestration.stage import TRAINING_STAGES
 
 PIPELINE_NAME = "langadapt"
 CORPUS_STAGES = ("extract", "filter", "dedup")

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from langadapt.errors import ConfigError, LangadaptError
-from langadapt.orchestration import codegen, run
+from langadapt.orchestration import codegen, run, stage
 from langadapt.orchestration.dvcgraph import external_inputs, read_stages, topological, upstream
 from langadapt.orchestration.repo import load_module
 
@@ -132,18 +132,18 @@ def test_dvc_md5_is_what_dvc_records(tmp_path):
     import yaml
 
     recorded = {f: yaml.safe_load((d / f"{f}.dvc").read_text())["outs"][0]["md5"] for f in ("out", "one.txt")}
-    assert run.dvc_md5(d / "out") == recorded["out"]
-    assert run.dvc_md5(d / "one.txt") == recorded["one.txt"]
+    assert stage.dvc_md5(d / "out") == recorded["out"]
+    assert stage.dvc_md5(d / "one.txt") == recorded["one.txt"]
     assert run.describe(d / "out") | {"dvc_md5": None} == {
         "files": 2, "bytes": 47, "records": 2, "excluded": 1, "dvc_md5": None}
 
 
 def test_flat_numbers_and_overrides():
     assert run.flat_numbers({"a": 1, "b": {"c": 2.5, "d": "x", "e": True}}) == {"a": 1.0, "b.c": 2.5}
-    assert run.path_overrides({"raw": "/tmp/a: b"}) == ['paths.raw="/tmp/a: b"']
+    assert stage.path_overrides({"raw": "/tmp/a: b"}) == ['paths.raw="/tmp/a: b"']
     from langadapt.config import parse_params
 
-    cfg = parse_params({}, overrides=run.path_overrides({"raw": "/tmp/a: b", "clean": "/x/#y"}))
+    cfg = parse_params({}, overrides=stage.path_overrides({"raw": "/tmp/a: b", "clean": "/x/#y"}))
     assert (cfg.paths.raw, cfg.paths.clean) == ("/tmp/a: b", "/x/#y")
 
 
@@ -179,7 +179,7 @@ def test_run_component_maps_artifacts_to_paths_and_records_metadata(tmp_path, mo
     assert seen["stage"] == "dedup"
     assert seen["locations"]["filtered"] == filtered.path and seen["locations"]["clean"] == clean.path
     assert clean.metadata["records"] == 2 and clean.metadata["excluded"] == 1
-    assert clean.metadata["dvc_md5"] == run.dvc_md5(clean.path) and clean.metadata["paths_key"] == "clean"
+    assert clean.metadata["dvc_md5"] == stage.dvc_md5(clean.path) and clean.metadata["paths_key"] == "clean"
     assert metrics.metadata == {"kept": 2.0, "dropped.near_duplicate": 1.0}
     assert json.loads(Path(metrics.path).read_text()) == {"dropped": {"near_duplicate": 1}, "kept": 2}
     assert (Path(plots.path) / "dedup.csv").exists()
@@ -188,7 +188,7 @@ def test_run_component_maps_artifacts_to_paths_and_records_metadata(tmp_path, mo
 def test_run_stage_failure_names_the_stage(tmp_path, repo_root):
     params_yaml = (repo_root / "params.yaml").read_text()
     with pytest.raises(LangadaptError, match=r"stage no-such-stage failed \(exit code 2\)"):
-        run.run_stage("no-such-stage", params_yaml, {}, workdir=tmp_path)
+        stage.run_stage("no-such-stage", params_yaml, {}, workdir=tmp_path)
 
 
 def test_training_goes_to_rayjob_only_on_a_cluster(monkeypatch):

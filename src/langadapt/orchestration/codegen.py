@@ -69,7 +69,7 @@ def stage_params(
     """Each stage's own params text (its dvc.yaml `params:` sections): the input its cache key sees."""
     from collections import namedtuple
 
-    from langadapt.orchestration.run import params_subset
+    from langadapt.orchestration.stage import params_subset
 
     keys = {keys}
     return namedtuple("StageParams", list(keys))(**{{s: params_subset(params_yaml, k) for s, k in keys.items()}})
@@ -89,7 +89,7 @@ def push_outputs(
     import json
 
     from langadapt.orchestration.data import push_outputs as push
-    from langadapt.orchestration.run import dvc_md5
+    from langadapt.orchestration.stage import dvc_md5
 
     given = {push_dict}
     paths = {{k: a.path for k, a in given.items() if a is not None}}

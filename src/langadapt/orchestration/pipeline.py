@@ -22,7 +22,7 @@ import yaml
 from langadapt.config import Params, _set_dotted, load_params
 from langadapt.errors import ConfigError, LangadaptError
 from langadapt.orchestration.repo import data_md5, git_dirty, git_sha, load_module
-from langadapt.orchestration.run import TRAINING_STAGES  # the stages that run as RayJobs (defined once)
+from langadapt.orchestration.stage import TRAINING_STAGES  # the stages that run as RayJobs (defined once)
 
 COMPILED = Path("pipelines/langadapt_pipeline.yaml")
 
