@@ -5,6 +5,7 @@ Run: .venv/bin/pytest -q tests/test_orchestration_graph.py
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
 import subprocess
@@ -17,7 +18,6 @@ import pytest
 from langadapt.errors import ConfigError, LangadaptError
 from langadapt.orchestration import codegen, run, stage
 from langadapt.orchestration.dvcgraph import external_inputs, read_stages, topological, upstream
-from langadapt.orchestration.repo import load_module
 
 DVC = """
 stages:
@@ -99,7 +99,9 @@ def test_runnable_drops_stages_whose_inputs_nothing_makes(stages):
 def test_generated_component_signatures_mirror_dvc_stages(stages, tmp_path):
     path = tmp_path / "stages.py"
     path.write_text(codegen.render_components(topological(stages)))
-    mod = load_module(path, "test_generated_components")
+    spec = importlib.util.spec_from_file_location("test_generated_components", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
     assert mod.STAGES == ("extract", "tokenizer", "cpt", "eval", "report")
     sig = inspect.signature(mod.cpt)
     assert list(sig.parameters) == ["params_yaml", "extracted", "tokenizer", "cpt", "cpt_checkpoints", "metrics"]
@@ -114,11 +116,11 @@ def test_generated_component_signatures_mirror_dvc_stages(stages, tmp_path):
 
 
 def test_repo_components_match_repo_dvc_yaml(repo_root):
-    """components/stages.py is generated from dvc.yaml; `langadapt pipeline compile` refreshes it."""
-    from langadapt.orchestration.pipeline import components_text
+    """kfp_components.py is generated from dvc.yaml; `langadapt pipeline compile` refreshes it."""
+    from langadapt.orchestration.pipeline import COMPONENTS, components_text
 
-    assert (repo_root / "components" / "stages.py").read_text(encoding="utf-8") == components_text(repo_root), \
-        "components/stages.py is stale: run `langadapt pipeline compile`"
+    assert (repo_root / COMPONENTS).read_text(encoding="utf-8") == components_text(repo_root), \
+        f"{COMPONENTS} is stale: run `langadapt pipeline compile`"
 
 
 def test_dvc_md5_is_what_dvc_records(tmp_path):

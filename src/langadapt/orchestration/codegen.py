@@ -1,4 +1,4 @@
-"""Write components/stages.py from dvc.yaml: one KFP component per stage, mechanically.
+"""Write orchestration/kfp_components.py from dvc.yaml: one KFP component per stage, mechanically.
 
 A stage's component signature is its dvc.yaml stage: ``Input[...]`` per ``${paths.X}`` dep,
 ``Output[...]`` per out, ``Input[Metrics]``/``Input[Dataset]`` per ``${paths.metrics}/<stage>.json`` /
@@ -184,7 +184,7 @@ def _stage_source(s: StageSpec, stages: list[StageSpec]) -> str:
 
 
 def render_components(stages: list[StageSpec]) -> str:
-    """The text of components/stages.py for these (runnable, ordered) stages."""
+    """The text of the components module (kfp_components.py) for these (runnable, ordered) stages."""
     fetch_outputs = "\n".join(f"    {k}: Output[Dataset]," for k in FETCHABLE)
     fetch_dict = "{" + ", ".join(f'"{k}": {k}' for k in FETCHABLE) + "}"
     text = HEADER.format(fetch_outputs=fetch_outputs, fetch_dict=fetch_dict)
