@@ -1,6 +1,6 @@
 # make demo   : install, fetch the embedded snapshot (dvc pull, offline) and run the whole pipeline (dvc repro)
 # make demo-real : the same pipeline on a real pretrained model (SmolLM2-135M-Instruct), in runs/real-smollm2/
-# make test   : install and run the test suite (what CI runs)
+# make test   : install, lint (ruff) and run the test suite (what CI runs)
 SHELL := /bin/bash
 PY ?= python3.11
 VENV := .venv
@@ -36,7 +36,8 @@ demo: pull
 demo-real: pull
 	bash samples/demo_real.sh
 
-test: pull
+# lint first: a lint error (incl. C901, a function over complexity 15) fails CI before the slow tests
+test: pull lint
 	$(BIN)/python -m pytest -q tests
 
 lint: install

@@ -150,7 +150,7 @@ def test_documented_gpu_machine_fits_the_worker_and_kfp_matches_the_sdk():
 def test_each_stage_is_keyed_on_its_own_params_only():
     """A synth change leaves extract's input (hence its KFP cache key) unchanged; cpt's changes with cpt.*."""
     from langadapt.orchestration.dvcgraph import read_stages
-    from langadapt.orchestration.run import params_from_text, params_subset
+    from langadapt.orchestration.stage import params_from_text, params_subset
 
     stages = {s.name: s for s in read_stages(REPO / "dvc.yaml")}
     text = (REPO / "params.yaml").read_text()

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_repo_dvc_yaml_deps_match_imports():
-    results = derive(REPO)
+    results = derive(REPO, app=app)
     assert {r.stage for r in results} >= {"extract", "filter", "dedup", "cpt", "sft", "eval", "report"}
     assert check_report(results) == []
     by = {r.stage: r for r in results}
@@ -130,7 +130,7 @@ def test_check_names_missing_and_extra_and_write_fixes_them(tmp_path):
     assert "filter: missing src/langadapt/corpus/langid.py" in lines
     assert "extract: extra src/langadapt/synth/autoif.py" in lines
     assert not any(ln.startswith(("dedup", "eval")) for ln in lines)
-    write(tmp_path, tmp_path / "dvc.yaml")
+    write(tmp_path, tmp_path / "dvc.yaml", app=app)
     assert (tmp_path / "dvc.yaml").read_text() == text
     res = CliRunner().invoke(app, ["dvc-deps", "--check", "--dvc-yaml", str(tmp_path / "dvc.yaml")])
     assert res.exit_code == 0, res.output

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from langadapt.orchestration.data import fetch_inputs, is_local, push_outputs
-from langadapt.orchestration.run import dvc_md5
+from langadapt.orchestration.stage import dvc_md5
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",

@@ -5,6 +5,7 @@ Run: .venv/bin/pytest -q tests/test_orchestration_graph.py
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
 import subprocess
@@ -15,9 +16,8 @@ from types import SimpleNamespace
 import pytest
 
 from langadapt.errors import ConfigError, LangadaptError
-from langadapt.orchestration import codegen, run
+from langadapt.orchestration import codegen, run, stage
 from langadapt.orchestration.dvcgraph import external_inputs, read_stages, topological, upstream
-from langadapt.orchestration.repo import load_module
 
 DVC = """
 stages:
@@ -99,7 +99,9 @@ def test_runnable_drops_stages_whose_inputs_nothing_makes(stages):
 def test_generated_component_signatures_mirror_dvc_stages(stages, tmp_path):
     path = tmp_path / "stages.py"
     path.write_text(codegen.render_components(topological(stages)))
-    mod = load_module(path, "test_generated_components")
+    spec = importlib.util.spec_from_file_location("test_generated_components", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
     assert mod.STAGES == ("extract", "tokenizer", "cpt", "eval", "report")
     sig = inspect.signature(mod.cpt)
     assert list(sig.parameters) == ["params_yaml", "extracted", "tokenizer", "cpt", "cpt_checkpoints", "metrics"]
@@ -114,11 +116,11 @@ def test_generated_component_signatures_mirror_dvc_stages(stages, tmp_path):
 
 
 def test_repo_components_match_repo_dvc_yaml(repo_root):
-    """components/stages.py is generated from dvc.yaml; `langadapt pipeline compile` refreshes it."""
-    from langadapt.orchestration.pipeline import components_text
+    """kfp_components.py is generated from dvc.yaml; `langadapt pipeline compile` refreshes it."""
+    from langadapt.orchestration.pipeline import COMPONENTS, components_text
 
-    assert (repo_root / "components" / "stages.py").read_text(encoding="utf-8") == components_text(repo_root), \
-        "components/stages.py is stale: run `langadapt pipeline compile`"
+    assert (repo_root / COMPONENTS).read_text(encoding="utf-8") == components_text(repo_root), \
+        f"{COMPONENTS} is stale: run `langadapt pipeline compile`"
 
 
 def test_dvc_md5_is_what_dvc_records(tmp_path):
@@ -132,18 +134,18 @@ def test_dvc_md5_is_what_dvc_records(tmp_path):
     import yaml
 
     recorded = {f: yaml.safe_load((d / f"{f}.dvc").read_text())["outs"][0]["md5"] for f in ("out", "one.txt")}
-    assert run.dvc_md5(d / "out") == recorded["out"]
-    assert run.dvc_md5(d / "one.txt") == recorded["one.txt"]
+    assert stage.dvc_md5(d / "out") == recorded["out"]
+    assert stage.dvc_md5(d / "one.txt") == recorded["one.txt"]
     assert run.describe(d / "out") | {"dvc_md5": None} == {
         "files": 2, "bytes": 47, "records": 2, "excluded": 1, "dvc_md5": None}
 
 
 def test_flat_numbers_and_overrides():
     assert run.flat_numbers({"a": 1, "b": {"c": 2.5, "d": "x", "e": True}}) == {"a": 1.0, "b.c": 2.5}
-    assert run.path_overrides({"raw": "/tmp/a: b"}) == ['paths.raw="/tmp/a: b"']
+    assert stage.path_overrides({"raw": "/tmp/a: b"}) == ['paths.raw="/tmp/a: b"']
     from langadapt.config import parse_params
 
-    cfg = parse_params({}, overrides=run.path_overrides({"raw": "/tmp/a: b", "clean": "/x/#y"}))
+    cfg = parse_params({}, overrides=stage.path_overrides({"raw": "/tmp/a: b", "clean": "/x/#y"}))
     assert (cfg.paths.raw, cfg.paths.clean) == ("/tmp/a: b", "/x/#y")
 
 
@@ -179,7 +181,7 @@ def test_run_component_maps_artifacts_to_paths_and_records_metadata(tmp_path, mo
     assert seen["stage"] == "dedup"
     assert seen["locations"]["filtered"] == filtered.path and seen["locations"]["clean"] == clean.path
     assert clean.metadata["records"] == 2 and clean.metadata["excluded"] == 1
-    assert clean.metadata["dvc_md5"] == run.dvc_md5(clean.path) and clean.metadata["paths_key"] == "clean"
+    assert clean.metadata["dvc_md5"] == stage.dvc_md5(clean.path) and clean.metadata["paths_key"] == "clean"
     assert metrics.metadata == {"kept": 2.0, "dropped.near_duplicate": 1.0}
     assert json.loads(Path(metrics.path).read_text()) == {"dropped": {"near_duplicate": 1}, "kept": 2}
     assert (Path(plots.path) / "dedup.csv").exists()
@@ -188,7 +190,7 @@ def test_run_component_maps_artifacts_to_paths_and_records_metadata(tmp_path, mo
 def test_run_stage_failure_names_the_stage(tmp_path, repo_root):
     params_yaml = (repo_root / "params.yaml").read_text()
     with pytest.raises(LangadaptError, match=r"stage no-such-stage failed \(exit code 2\)"):
-        run.run_stage("no-such-stage", params_yaml, {}, workdir=tmp_path)
+        stage.run_stage("no-such-stage", params_yaml, {}, workdir=tmp_path)
 
 
 def test_training_goes_to_rayjob_only_on_a_cluster(monkeypatch):

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from langadapt.orchestration.pipeline import run_local
-from langadapt.orchestration.run import dvc_md5
+from langadapt.orchestration.stage import dvc_md5
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_STAGES = {"extract": "extracted", "filter": "filtered", "dedup": "clean"}

@@ -171,9 +171,7 @@ def test_staging_round_trip_through_object_storage(cfg, tmp_path, monkeypatch):
         Path(locations["cpt"], "config.json").write_text("{}")
         return {"loss": 1.5}
 
-    import langadapt.orchestration.run as run_mod
-
-    monkeypatch.setattr(run_mod, "run_stage", fake_stage)
+    monkeypatch.setattr(rayjob, "run_stage", fake_stage)
 
     def run_the_job(body):  # what KubeRay would do: run the entrypoint on the head
         parts = body["spec"]["entrypoint"].split()

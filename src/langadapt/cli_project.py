@@ -49,11 +49,11 @@ def register(app: typer.Typer) -> None:
         if check and write:
             raise typer.BadParameter("--check and --write are exclusive")
         if write:
-            results = depcheck.write(root, dvc_yaml)
+            results = depcheck.write(root, dvc_yaml, app=app)
             changed = [r.stage for r in results if r.missing or r.extra]
             typer.echo(f"{dvc_yaml}: deps rewritten for {', '.join(changed)}" if changed else f"{dvc_yaml}: up to date")
             return
-        results = depcheck.derive(root, dvc_yaml)
+        results = depcheck.derive(root, dvc_yaml, app=app)
         if check:
             problems = depcheck.check_report(results)
             for line in problems:

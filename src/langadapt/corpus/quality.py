@@ -112,22 +112,46 @@ class QualityFilter:
     # -- Gopher / C4 / FineWeb ------------------------------------------------------------------
 
     def check(self, text: str, words: list[str]) -> tuple[str | None, dict[str, Any]]:
-        t = self.t
         n = len(words)
-        if self._on("min_words") and n < t["min_words"]:
-            return "quality:too_few_words", {"words": n}
-        if self._on("max_words") and n > t["max_words"]:
-            return "quality:too_many_words", {"words": n}
+        found = self._word_count_check(n)
+        if found:
+            return found
         lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=n)
-        total_chars = int(lens.sum()) or 1
-        mean_len = total_chars / max(1, n)
-        if self._on("min_avg_word_length") and mean_len < t["min_avg_word_length"]:
-            return "quality:short_words", {"mean_word_length": round(mean_len, 3)}
-        if self._on("max_avg_word_length") and mean_len > t["max_avg_word_length"]:
-            return "quality:long_words", {"mean_word_length": round(mean_len, 3)}
+        mean_len = (int(lens.sum()) or 1) / max(1, n)
         all_lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
         lines = [ln for ln in all_lines if not _SEPARATOR_RE.fullmatch(ln)]
         prose = "\n".join(lines) if len(lines) < len(all_lines) else text  # text without separator lines
+        found = (
+            self._word_length_check(mean_len)
+            or self._symbol_line_checks(prose, lines, n)
+            or self._word_kind_checks(prose, words)
+            or self._char_ratio_checks(prose)
+            or self._repetition_check(text, lines, words, lens)
+            or self._layout_checks(text, lines, n)
+        )
+        if found:
+            return found
+        return None, {"words": n, "mean_word_length": round(mean_len, 3)}
+
+    # Each group below returns ``(reason, details)`` for the first check that fails, else None.
+
+    def _word_count_check(self, n: int) -> tuple[str, dict[str, Any]] | None:
+        if self._on("min_words") and n < self.t["min_words"]:
+            return "quality:too_few_words", {"words": n}
+        if self._on("max_words") and n > self.t["max_words"]:
+            return "quality:too_many_words", {"words": n}
+        return None
+
+    def _word_length_check(self, mean_len: float) -> tuple[str, dict[str, Any]] | None:
+        if self._on("min_avg_word_length") and mean_len < self.t["min_avg_word_length"]:
+            return "quality:short_words", {"mean_word_length": round(mean_len, 3)}
+        if self._on("max_avg_word_length") and mean_len > self.t["max_avg_word_length"]:
+            return "quality:long_words", {"mean_word_length": round(mean_len, 3)}
+        return None
+
+    def _symbol_line_checks(self, prose: str, lines: list[str], n: int) -> tuple[str, dict[str, Any]] | None:
+        """``#`` and ellipses per word, bullet lines, ellipsis lines (Gopher)."""
+        t = self.t
         if self._on("max_symbol_word_ratio"):
             r = (prose.count("#") + len(_ELLIPSIS_RE.findall(prose))) / max(1, n)
             if r > t["max_symbol_word_ratio"]:
@@ -141,6 +165,11 @@ class QualityFilter:
             r = sum(1 for ln in lines if ln.endswith(("...", "…"))) / n_lines
             if r > t["max_ellipsis_lines_ratio"]:
                 return "quality:ellipsis_lines", {"ratio": round(r, 4)}
+        return None
+
+    def _word_kind_checks(self, prose: str, words: list[str]) -> tuple[str, dict[str, Any]] | None:
+        """Alphabetic words (a number counts as one word) and stop words (Gopher)."""
+        t = self.t
         if self._on("min_alpha_words_ratio"):
             alpha = sum(1 for w in words if any(c.isalpha() for c in w))
             symbols = sum(1 for w in words if not any(c.isalnum() for c in w))
@@ -151,27 +180,38 @@ class QualityFilter:
             found = self.stop_words.intersection(w.lower() for w in words)
             if len(found) < t["min_stop_words"]:
                 return "quality:few_stop_words", {"stop_words": len(found)}
+        return None
+
+    def _char_ratio_checks(self, prose: str) -> tuple[str, dict[str, Any]] | None:
+        """Digits and symbols per non-space character."""
         non_space = max(1, len(prose) - sum(prose.count(c) for c in " \n\t"))
         if self._on("max_digit_ratio"):
             r = len(_DIGIT_RE.findall(prose)) / non_space
-            if r > t["max_digit_ratio"]:
+            if r > self.t["max_digit_ratio"]:
                 return "quality:digit_ratio", {"ratio": round(r, 4)}
         if self._on("max_symbol_ratio"):
             r = len(_SYMBOL_RE.findall(prose)) / non_space
-            if r > t["max_symbol_ratio"]:
+            if r > self.t["max_symbol_ratio"]:
                 return "quality:symbol_ratio", {"ratio": round(r, 4)}
+        return None
 
+    def _repetition_check(self, text: str, lines: list[str], words: list[str],
+                          lens: np.ndarray) -> tuple[str, dict[str, Any]] | None:
+        """The Gopher repetition checks, with a restated headline measured once (module docstring)."""
         rep = (text, lines, words, lens)
         restated = _restated_head(lines)
-        if restated:  # measure the headline once (see the module docstring)
+        if restated:
             rep_lines = [ln for i, ln in enumerate(lines) if i not in restated]
             rep_text = "\n".join(rep_lines)
             rep_words = segment_words(rep_text, self.lang)
             rep = (rep_text, rep_lines, rep_words, np.array([len(w) for w in rep_words], dtype=np.int64))
         reason, details = self._repetition(*rep)
-        if reason:
-            return reason, details
+        return (reason, details) if reason else None
 
+    def _layout_checks(self, text: str, lines: list[str], n: int) -> tuple[str, dict[str, Any]] | None:
+        """Line-end punctuation, short lines, newlines per word (C4 / FineWeb)."""
+        t = self.t
+        n_lines = max(1, len(lines))
         if self._on("min_line_punct_ratio") and t["min_line_punct_ratio"] > 0 and self.line_end:
             r = sum(1 for ln in lines if ln.endswith(self.line_end)) / n_lines
             if r < t["min_line_punct_ratio"]:
@@ -185,7 +225,7 @@ class QualityFilter:
             r = text.count("\n") / max(1, n)
             if r > t["max_newline_word_ratio"]:
                 return "quality:newline_ratio", {"ratio": round(r, 4)}
-        return None, {"words": n, "mean_word_length": round(mean_len, 3)}
+        return None
 
     def _repetition(self, text, lines, words, lens) -> tuple[str | None, dict[str, Any]]:
         t = self.t

@@ -114,9 +114,7 @@ def run_benchmarks(gen: Any, inputs: dict[str, Any], cfg: Params,
                    model: str = "") -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], list[Any]]:
     """(metrics, detail, generation records, every generation) of one model on the benchmark items.
     ``gen.generate(convs, max_new_tokens=, temperature=)``."""
-    from langadapt.evaluation.generation import truncation
-    from langadapt.evaluation.translation import benchmark_prompt, extract_answer, translation_scores
-    from langadapt.ifeval import punkt, score_items
+    from langadapt.evaluation.translation import benchmark_prompt
 
     lang, E = cfg.language.code, cfg.eval
     sea, en, flores = inputs["sea_ifeval"], inputs["en_ifeval"], inputs["flores"]
@@ -131,46 +129,66 @@ def run_benchmarks(gen: Any, inputs: dict[str, Any], cfg: Params,
     metrics: dict[str, Any] = {}
     detail: dict[str, Any] = {}
     gens: list[dict[str, Any]] = []
-
-    def keep(task: str, key: Any, conv: list[dict], g: Any, **extra: Any) -> None:
-        gens.append({"model": model, "task": task, "key": key, "messages": conv, "response": g.text,
-                     "finish_reason": g.finish_reason, "completion_tokens": g.completion_tokens, **extra})
-
+    baseline = inputs.get("baseline", {})
     for name, items, outs_, prefix in (("sea_ifeval", sea, g_sea, "ifeval_sea"), ("en_ifeval", en, g_en, "ifeval_en")):
-        if not items:
-            continue
-        for it, g in zip(items, outs_):
-            it.response = g.text
-            keep(name, it.key, [{"role": "user", "content": it.prompt}], g, instruction_id_list=it.ids)
-        s = score_items(items, keep_results=False)
-        tr = truncation(outs_)
-        metrics.update(_ifeval_metrics(s, prefix))
-        metrics[f"{prefix}_truncated_share"] = tr["truncated_share"]
-        detail[name] = {**s, **tr, "n": len(items)}
-        for k in _ifeval_metrics(s, prefix):
-            if k in inputs.get("baseline", {}):
-                metrics[f"{k}_baseline"] = inputs["baseline"][k]
-        if name == "en_ifeval":
-            detail[name]["punkt"] = punkt.engine()
+        if items:
+            gens += _score_ifeval(name, items, outs_, prefix, baseline, metrics, detail, model)
     if flores:
-        to = [extract_answer(g.text, lang, "to_en") for g in g_to]
-        fr = [extract_answer(g.text, lang, "from_en") for g in g_from]
-        t_en = translation_scores([t for t, _ in to], [p["en"] for p in flores], "en")
-        t_fr = translation_scores([t for t, _ in fr], [p[lang] for p in flores], lang)
-        for key in ("chrf", "chrfpp", "bleu"):
-            metrics[f"flores_{key}_to_en"], metrics[f"flores_{key}_from_en"] = t_en[key], t_fr[key]
-        tr = truncation(g_to + g_from)
-        metrics["flores_truncated_share"] = tr["truncated_share"]
-        for key in ("chrf", "chrfpp", "bleu"):  # copying the source, scored the same way
-            for d in ("to_en", "from_en"):
-                if f"flores_{key}_{d}" in inputs.get("baseline", {}):
-                    metrics[f"flores_{key}_{d}_baseline"] = inputs["baseline"][f"flores_{key}_{d}"]
-        detail["flores"] = {"pairs": k, "to_en": t_en, "from_en": t_fr, **tr,
-                            "answer_tag_missing": sum(not f for _, f in to) + sum(not f for _, f in fr),
-                            "prompts": "SEA-HELM zero-shot templates (language profile `translation:`)"}
-        for p, g, (t, _) in zip(flores, g_to, to):
-            keep("flores_to_en", p["id"], benchmark_prompt(p[lang], lang, "to_en"), g, reference=p["en"], extracted=t)
-        for p, g, (t, _) in zip(flores, g_from, fr):
-            keep("flores_from_en", p["id"], benchmark_prompt(p["en"], lang, "from_en"), g, reference=p[lang],
-                 extracted=t)
+        gens += _score_flores(flores, g_to, g_from, lang, baseline, metrics, detail, model)
     return metrics, detail, gens, list(outs)
+
+
+def _score_ifeval(name: str, items: list[Any], outs: list[Any], prefix: str, baseline: dict[str, Any],
+                  metrics: dict[str, Any], detail: dict[str, Any], model: str) -> list[dict[str, Any]]:
+    """Score one IFEval benchmark into ``metrics``/``detail``; returns its generation records."""
+    from langadapt.evaluation.generation import generation_record, truncation
+    from langadapt.ifeval import punkt, score_items
+
+    gens = []
+    for it, g in zip(items, outs):
+        it.response = g.text
+        gens.append(generation_record(model, name, it.key, [{"role": "user", "content": it.prompt}], g,
+                                       instruction_id_list=it.ids))
+    s = score_items(items, keep_results=False)
+    tr = truncation(outs)
+    metrics.update(_ifeval_metrics(s, prefix))
+    metrics[f"{prefix}_truncated_share"] = tr["truncated_share"]
+    detail[name] = {**s, **tr, "n": len(items)}
+    for k in _ifeval_metrics(s, prefix):
+        if k in baseline:
+            metrics[f"{k}_baseline"] = baseline[k]
+    if name == "en_ifeval":
+        detail[name]["punkt"] = punkt.engine()
+    return gens
+
+
+def _score_flores(flores: list[dict[str, Any]], g_to: list[Any], g_from: list[Any], lang: str,
+                  baseline: dict[str, Any], metrics: dict[str, Any], detail: dict[str, Any],
+                  model: str) -> list[dict[str, Any]]:
+    """Score FLORES translation both ways into ``metrics``/``detail``; returns its generation records."""
+    from langadapt.evaluation.generation import generation_record, truncation
+    from langadapt.evaluation.translation import benchmark_prompt, extract_answer, translation_scores
+
+    to = [extract_answer(g.text, lang, "to_en") for g in g_to]
+    fr = [extract_answer(g.text, lang, "from_en") for g in g_from]
+    t_en = translation_scores([t for t, _ in to], [p["en"] for p in flores], "en")
+    t_fr = translation_scores([t for t, _ in fr], [p[lang] for p in flores], lang)
+    for key in ("chrf", "chrfpp", "bleu"):
+        metrics[f"flores_{key}_to_en"], metrics[f"flores_{key}_from_en"] = t_en[key], t_fr[key]
+    tr = truncation(g_to + g_from)
+    metrics["flores_truncated_share"] = tr["truncated_share"]
+    for key in ("chrf", "chrfpp", "bleu"):  # copying the source, scored the same way
+        for d in ("to_en", "from_en"):
+            if f"flores_{key}_{d}" in baseline:
+                metrics[f"flores_{key}_{d}_baseline"] = baseline[f"flores_{key}_{d}"]
+    detail["flores"] = {"pairs": len(flores), "to_en": t_en, "from_en": t_fr, **tr,
+                        "answer_tag_missing": sum(not f for _, f in to) + sum(not f for _, f in fr),
+                        "prompts": "SEA-HELM zero-shot templates (language profile `translation:`)"}
+    gens = []
+    for p, g, (t, _) in zip(flores, g_to, to):
+        gens.append(generation_record(model, "flores_to_en", p["id"], benchmark_prompt(p[lang], lang, "to_en"), g,
+                                       reference=p["en"], extracted=t))
+    for p, g, (t, _) in zip(flores, g_from, fr):
+        gens.append(generation_record(model, "flores_from_en", p["id"], benchmark_prompt(p["en"], lang, "from_en"),
+                                       g, reference=p[lang], extracted=t))
+    return gens

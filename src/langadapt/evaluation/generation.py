@@ -101,3 +101,9 @@ def truncation(gens: Sequence[Any]) -> dict[str, float | int]:
     n = len(gens)
     k = sum(1 for g in gens if g.finish_reason == "length")
     return {"truncated": k, "truncated_share": k / n if n else 0.0}
+
+
+def generation_record(model: str, task: str, key: Any, conv: list[dict], g: Any, **extra: Any) -> dict[str, Any]:
+    """One line of ``<model>/generations.jsonl``: the prompt, the answer and how it ended."""
+    return {"model": model, "task": task, "key": key, "messages": conv, "response": g.text,
+            "finish_reason": g.finish_reason, "completion_tokens": g.completion_tokens, **extra}

@@ -553,24 +553,14 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
 
 def run_report(cfg: Params, root: str | Path = ".") -> dict[str, Any]:
     """Build the report from whatever upstream stages produced; returns what it wrote."""
+    from langadapt.pref.report import pref_section
     from langadapt.records import atomic_dir
 
     root = Path(root)
     stages = read_stage_metrics(root / cfg.paths.metrics)
-    results = stages.get("eval", {})
-    results = {k: v for k, v in results.items() if isinstance(v, dict)}
+    results = {k: v for k, v in stages.get("eval", {}).items() if isinstance(v, dict)}
     eval_dir = root / cfg.paths.eval
-    detail: dict[str, Any] = {}
-    for mname in results:
-        p = eval_dir / mname / "detail.json"
-        if p.exists():
-            detail[mname] = json.loads(p.read_text(encoding="utf-8"))
-    summary = {}
-    if (eval_dir / "summary.json").exists():
-        summary = json.loads((eval_dir / "summary.json").read_text(encoding="utf-8"))
-    curves = read_loss_curves(root / cfg.paths.plots)
-    diff_dir = root / cfg.paths.diff
-    diff_pngs = sorted(diff_dir.glob("*.png")) if diff_dir.is_dir() else []
+    detail, summary = _read_eval_outputs(eval_dir, results)
     title = cfg.report.title
     notes: list[str] = []
 
@@ -583,99 +573,15 @@ def run_report(cfg: Params, root: str | Path = ".") -> dict[str, Any]:
               "Every number below is on held-out data the training stages never saw.")
         doc.h(2, "Base vs CPT vs SFT")
         if results:
-            baseline = summary.get("baseline", {}).get("metrics")
-            flags = summary.get("flags")
-            h, rows = comparison_rows(results, baseline, flags) if (baseline or flags) else comparison_rows(results)
-            doc.table(h, rows)
-            if baseline:
-                doc.p("`constant baseline`: the best score of a constant answer ("
-                      + ", ".join(repr(a) for a in summary["baseline"]["answers"])
-                      + ") scored by the same verifiers: an instruction-following number at or below it is no "
-                      "evidence of instruction following.")
-            flagged = flagged_summary(results, flags or {})
-            if flagged:
-                doc.p("**Not results:** " + " ".join(f"{x}." for x in flagged))
-            ev = evidence_rows(summary, detail)
-            if ev:
-                doc.p("What each number rests on:")
-                doc.table(["numbers", "sample"], ev)
-            goals = goal_rows(stages, results, baseline)
-            if goals:
-                doc.h(3, "Adaptation goals")
-                doc.table(["goal", "measured", "met"], goals)
-            png = plot_eval_comparison(results, out / "eval_comparison.png", f"{title}: base vs CPT vs SFT")
-            if png:
-                doc.img(png, "Evaluation metrics for each checkpoint (bars), by metric group.")
-            trunc_rows = [[MODEL_LABELS.get(m, m)] + [
-                f"{_fmt(r.get(f'{t}_truncated'))} ({_fmt(r.get(f'{t}_truncated_share'))})" if f"{t}_truncated" in r
-                else "–" for t in ("translation", "ifeval", "multiturn")] + [f"{_fmt(r.get('truncated'))} / {_fmt(r.get('generated'))}"]
-                for m, r in results.items()]
-            doc.p(f"Answers cut off at `eval.max_new_tokens` = {cfg.eval.max_new_tokens} (count, share): they are "
-                  "scored as they are, so read accuracies next to these.")
-            doc.table(["model", "translation", "IFEval", "multi-turn", "all answers"], trunc_rows)
+            _comparison_section(doc, cfg, stages, results, detail, summary, out)
         else:
             notes.append(f"{root / cfg.paths.metrics / 'eval.json'}: missing, no evaluation in this report")
         notes.extend(summary.get("notes", []) + list(summary.get("skipped", {}).values()))
-
-        if curves:
-            doc.h(2, "Training loss")
-            png = plot_loss_curves(curves, out / "loss_curves.png")
-            if png:
-                doc.img(png, "Loss against optimizer step for each training stage (from plots/*.csv).")
-        if diff_pngs:
-            doc.h(2, "Where training changed the weights (checkpoint diff)")
-            for p in diff_pngs:
-                dst = out / f"diff_{p.name}"
-                shutil.copyfile(p, dst)
-                doc.img(dst, f"{p.stem.replace('_', ' ')} (from {cfg.paths.diff})")
-
-        stage_tables = {s: m for s, m in stages.items() if s not in ("eval", REFERENCE)}
-        if stage_tables:
-            doc.h(2, "Pipeline counts")
-            doc.p("What each stage read, kept and dropped (top reasons), and its headline numbers.")
-            doc.table(["stage", "in", "out", "dropped (top reasons)", "other"],
-                      [pipeline_row(s, m) for s, m in stage_tables.items() if isinstance(m, dict)])
-            doc.h(3, "All stage metrics")
-            doc.p("Each stage's metrics file (`dvc metrics show`), flattened (first 40 keys per stage).")
-            rows = []
-            for s, m in stage_tables.items():
-                for k, v in list(flatten(m).items())[:40]:
-                    rows.append([s, k, _fmt(v)])
-            doc.table(["stage", "metric", "value"], rows)
-
+        _loss_section(doc, read_loss_curves(root / cfg.paths.plots), out)
+        _diff_section(doc, cfg, root / cfg.paths.diff, out)
+        _stage_sections(doc, stages)
         if detail:
-            doc.h(2, "Details")
-            final = final_model(results)
-            tr = detail.get(final, {}).get("translation")
-            if tr:
-                doc.p("sacrebleu signatures (into the target language, text segmented with `langadapt.text.words` "
-                      "before BLEU and chrF++ where the script has no spaces):")
-                doc.code("\n".join(f"{d} {k}: {tr[d]['signatures'].get(k, '')}" for d in ("to_en", "from_en")
-                                   for k in ("bleu", "chrf", "chrfpp")))
-            per = detail.get(final, {}).get("ifeval", {}).get("per_instruction", {})
-            if per:
-                doc.p(f"Instruction following of {MODEL_LABELS.get(final, final)}, per constraint:")
-                doc.table(["constraint", "n", "strict", "loose"],
-                          [[k, v["n"], _fmt(v["strict"]), _fmt(v["loose"])] for k, v in per.items()])
-            ex_rows = []
-            for mname in results:
-                gp = eval_dir / mname / "generations.jsonl"
-                if not gp.exists():
-                    continue
-                seen: set[str] = set()
-                for line in gp.read_text(encoding="utf-8").splitlines():
-                    g = json.loads(line)
-                    if g["task"] in seen or g["task"] == "judge":
-                        continue
-                    seen.add(g["task"])
-                    q = g["messages"][-1]["content"] if g.get("messages") else ""
-                    ex_rows.append([MODEL_LABELS.get(mname, mname), g["task"], _short(q), _short(g["response"]),
-                                    g["finish_reason"]])
-            if ex_rows:
-                doc.p(f"Example answers (first of each task; all of them in `{cfg.paths.eval}/<model>/generations.jsonl`):")
-                doc.table(["model", "task", "prompt", "answer", "finish"], ex_rows)
-        from langadapt.pref.report import pref_section
-
+            _details_section(doc, cfg, results, detail, eval_dir)
         pref_section(doc, cfg, stages, results, eval_dir, notes)
         if notes:
             doc.h(2, "Notes")
@@ -687,6 +593,129 @@ def run_report(cfg: Params, root: str | Path = ".") -> dict[str, Any]:
         files = sorted(p.name for p in out.iterdir())
     return {"files": files, "models": list(results), "stages": list(stages), "notes": notes,
             "table": comparison_rows(results) if results else None}
+
+
+def _read_eval_outputs(eval_dir: Path, results: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(each evaluated model's ``detail.json``, the eval ``summary.json``), empty where missing."""
+    detail: dict[str, Any] = {}
+    for mname in results:
+        p = eval_dir / mname / "detail.json"
+        if p.exists():
+            detail[mname] = json.loads(p.read_text(encoding="utf-8"))
+    summary = {}
+    if (eval_dir / "summary.json").exists():
+        summary = json.loads((eval_dir / "summary.json").read_text(encoding="utf-8"))
+    return detail, summary
+
+
+def _comparison_section(doc: Doc, cfg: Params, stages: dict[str, Any], results: dict[str, Any],
+                        detail: dict[str, Any], summary: dict[str, Any], out: Path) -> None:
+    """The base vs CPT vs SFT table, its baseline and flags, sample sizes, goals, plot and truncation."""
+    baseline = summary.get("baseline", {}).get("metrics")
+    flags = summary.get("flags")
+    h, rows = comparison_rows(results, baseline, flags) if (baseline or flags) else comparison_rows(results)
+    doc.table(h, rows)
+    if baseline:
+        doc.p("`constant baseline`: the best score of a constant answer ("
+              + ", ".join(repr(a) for a in summary["baseline"]["answers"])
+              + ") scored by the same verifiers: an instruction-following number at or below it is no "
+              "evidence of instruction following.")
+    flagged = flagged_summary(results, flags or {})
+    if flagged:
+        doc.p("**Not results:** " + " ".join(f"{x}." for x in flagged))
+    ev = evidence_rows(summary, detail)
+    if ev:
+        doc.p("What each number rests on:")
+        doc.table(["numbers", "sample"], ev)
+    goals = goal_rows(stages, results, baseline)
+    if goals:
+        doc.h(3, "Adaptation goals")
+        doc.table(["goal", "measured", "met"], goals)
+    png = plot_eval_comparison(results, out / "eval_comparison.png", f"{cfg.report.title}: base vs CPT vs SFT")
+    if png:
+        doc.img(png, "Evaluation metrics for each checkpoint (bars), by metric group.")
+    trunc_rows = [[MODEL_LABELS.get(m, m)] + [
+        f"{_fmt(r.get(f'{t}_truncated'))} ({_fmt(r.get(f'{t}_truncated_share'))})" if f"{t}_truncated" in r
+        else "–" for t in ("translation", "ifeval", "multiturn")] + [f"{_fmt(r.get('truncated'))} / {_fmt(r.get('generated'))}"]
+        for m, r in results.items()]
+    doc.p(f"Answers cut off at `eval.max_new_tokens` = {cfg.eval.max_new_tokens} (count, share): they are "
+          "scored as they are, so read accuracies next to these.")
+    doc.table(["model", "translation", "IFEval", "multi-turn", "all answers"], trunc_rows)
+
+
+def _loss_section(doc: Doc, curves: Any, out: Path) -> None:
+    if curves:
+        doc.h(2, "Training loss")
+        png = plot_loss_curves(curves, out / "loss_curves.png")
+        if png:
+            doc.img(png, "Loss against optimizer step for each training stage (from plots/*.csv).")
+
+
+def _diff_section(doc: Doc, cfg: Params, diff_dir: Path, out: Path) -> None:
+    diff_pngs = sorted(diff_dir.glob("*.png")) if diff_dir.is_dir() else []
+    if diff_pngs:
+        doc.h(2, "Where training changed the weights (checkpoint diff)")
+        for p in diff_pngs:
+            dst = out / f"diff_{p.name}"
+            shutil.copyfile(p, dst)
+            doc.img(dst, f"{p.stem.replace('_', ' ')} (from {cfg.paths.diff})")
+
+
+def _stage_sections(doc: Doc, stages: dict[str, Any]) -> None:
+    """Pipeline counts of every stage but eval, and each stage's flattened metrics."""
+    stage_tables = {s: m for s, m in stages.items() if s not in ("eval", REFERENCE)}
+    if not stage_tables:
+        return
+    doc.h(2, "Pipeline counts")
+    doc.p("What each stage read, kept and dropped (top reasons), and its headline numbers.")
+    doc.table(["stage", "in", "out", "dropped (top reasons)", "other"],
+              [pipeline_row(s, m) for s, m in stage_tables.items() if isinstance(m, dict)])
+    doc.h(3, "All stage metrics")
+    doc.p("Each stage's metrics file (`dvc metrics show`), flattened (first 40 keys per stage).")
+    rows = []
+    for s, m in stage_tables.items():
+        for k, v in list(flatten(m).items())[:40]:
+            rows.append([s, k, _fmt(v)])
+    doc.table(["stage", "metric", "value"], rows)
+
+
+def _details_section(doc: Doc, cfg: Params, results: dict[str, Any], detail: dict[str, Any],
+                     eval_dir: Path) -> None:
+    """sacrebleu signatures and per-constraint IFEval of the final model, and an example answer per task."""
+    doc.h(2, "Details")
+    final = final_model(results)
+    tr = detail.get(final, {}).get("translation")
+    if tr:
+        doc.p("sacrebleu signatures (into the target language, text segmented with `langadapt.text.words` "
+              "before BLEU and chrF++ where the script has no spaces):")
+        doc.code("\n".join(f"{d} {k}: {tr[d]['signatures'].get(k, '')}" for d in ("to_en", "from_en")
+                           for k in ("bleu", "chrf", "chrfpp")))
+    per = detail.get(final, {}).get("ifeval", {}).get("per_instruction", {})
+    if per:
+        doc.p(f"Instruction following of {MODEL_LABELS.get(final, final)}, per constraint:")
+        doc.table(["constraint", "n", "strict", "loose"],
+                  [[k, v["n"], _fmt(v["strict"]), _fmt(v["loose"])] for k, v in per.items()])
+    ex_rows = [row for mname in results for row in _example_rows(mname, eval_dir / mname / "generations.jsonl")]
+    if ex_rows:
+        doc.p(f"Example answers (first of each task; all of them in `{cfg.paths.eval}/<model>/generations.jsonl`):")
+        doc.table(["model", "task", "prompt", "answer", "finish"], ex_rows)
+
+
+def _example_rows(mname: str, gp: Path) -> list[list[Any]]:
+    """The first generation of each task (judge calls aside) in one model's ``generations.jsonl``."""
+    if not gp.exists():
+        return []
+    rows = []
+    seen: set[str] = set()
+    for line in gp.read_text(encoding="utf-8").splitlines():
+        g = json.loads(line)
+        if g["task"] in seen or g["task"] == "judge":
+            continue
+        seen.add(g["task"])
+        q = g["messages"][-1]["content"] if g.get("messages") else ""
+        rows.append([MODEL_LABELS.get(mname, mname), g["task"], _short(q), _short(g["response"]),
+                     g["finish_reason"]])
+    return rows
 
 
 def _short(s: str, n: int = 160) -> str:

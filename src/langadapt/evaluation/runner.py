@@ -27,6 +27,7 @@ import gc
 import io
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,12 +148,8 @@ def evaluate_model(
     import torch
 
     from langadapt.evaluation.benchmarks import run_benchmarks
-    from langadapt.evaluation.generation import HFGenerator, truncation
-    from langadapt.evaluation.instruction import summarize_ifeval
+    from langadapt.evaluation.generation import HFGenerator
     from langadapt.evaluation.lm import bits_per_byte
-    from langadapt.evaluation.stability import language_stability
-    from langadapt.evaluation.translation import clean_translation, translation_prompt, translation_scores
-    from langadapt.ifeval import score_ifeval
     from langadapt.train.modeling import load_causal_lm
 
     lang, E = cfg.language.code, cfg.eval
@@ -172,102 +169,21 @@ def evaluate_model(
     # `{model}` in the URL points each checkpoint at its own server
     gen = (_openai_teacher(E.endpoint.replace("{model}", name), name, cfg, Path(".")) if E.endpoint
            else HFGenerator(model, tok, batch_size=E.batch_size, progress=progress))
-    pairs, ifeval, mt = inputs["pairs"], inputs["ifeval"], inputs["multi_turn"]
-    to_en = [translation_prompt(p.target, lang, "en") for p in pairs]
-    from_en = [translation_prompt(p.english, "en", lang) for p in pairs]
-    if_convs = [[{"role": "user", "content": r["prompt"]}] for r in ifeval]
-    mt1 = [[{"role": "user", "content": m["turn1"]["prompt"]}] for m in mt]
-    convs = to_en + from_en + if_convs + mt1
-    outs = gen.generate(convs, max_new_tokens=E.max_new_tokens, temperature=0.0) if convs else []
-    k = len(pairs)
-    g_to, g_from = outs[:k], outs[k : 2 * k]
-    g_if, g_mt1 = outs[2 * k : 2 * k + len(ifeval)], outs[2 * k + len(ifeval) :]
-    mt2 = [c + [{"role": "assistant", "content": g.text}, {"role": "user", "content": m["followup"]}]
-           for c, g, m in zip(mt1, g_mt1, mt)]
-    g_mt2 = gen.generate(mt2, max_new_tokens=E.max_new_tokens, temperature=0.0) if mt2 else []
-
-    gens: list[dict[str, Any]] = []
-
-    def keep(task: str, key: Any, conv: list[dict], g: Any, **extra: Any) -> None:
-        gens.append({"model": name, "task": task, "key": key, "messages": conv, "response": g.text,
-                     "finish_reason": g.finish_reason, "completion_tokens": g.completion_tokens, **extra})
-
-    for p, c, g in zip(pairs, to_en, g_to):
-        keep("translation_to_en", p.id, c, g, reference=p.english)
-    for p, c, g in zip(pairs, from_en, g_from):
-        keep("translation_from_en", p.id, c, g, reference=p.target)
-    for r, c, g in zip(ifeval, if_convs, g_if):
-        keep("ifeval", r["key"], c, g, instruction_id_list=r["instruction_id_list"], kwargs=r["kwargs"])
-    for m, c, g in zip(mt, mt1, g_mt1):
-        keep("multiturn_turn1", m["key"], c, g, instruction_id_list=m["turn1"]["instruction_id_list"])
-    for m, c, g in zip(mt, mt2, g_mt2):
-        keep("multiturn_turn2", m["key"], c, g, mode=m["mode"], instruction_id_list=m["turn2"]["instruction_id_list"],
-             kwargs=m["turn2"]["kwargs"])
-
-    if pairs:
-        t_en = translation_scores([clean_translation(g.text) for g in g_to], [p.english for p in pairs], "en")
-        t_fr = translation_scores([clean_translation(g.text) for g in g_from], [p.target for p in pairs], lang)
-        for key in ("chrf", "chrfpp", "bleu"):
-            metrics[f"{key}_to_en"], metrics[f"{key}_from_en"] = t_en[key], t_fr[key]
-        tr = truncation(g_to + g_from)
-        metrics.update(translation_truncated=tr["truncated"], translation_truncated_share=tr["truncated_share"])
-        detail["translation"] = {"pairs": k, "to_en": t_en, "from_en": t_fr, **tr}
-    if ifeval:
-        s = score_ifeval([{**r, "response": g.text} for r, g in zip(ifeval, g_if)], lang, source="ifeval",
-                         keep_results=False, semantics=ifeval[0].get("semantics", "langadapt"))
-        tr = truncation(g_if)
-        metrics.update(summarize_ifeval(s, "ifeval"))
-        metrics.update(ifeval_truncated=tr["truncated"], ifeval_truncated_share=tr["truncated_share"])
-        detail["ifeval"] = {**s, **tr}
-    if mt:
-        s2 = score_ifeval([{**m["turn2"], "response": g.text} for m, g in zip(mt, g_mt2)], lang,
-                          source="multi_turn", keep_results=False, semantics="langadapt")
-        by_mode = {}
-        for mode in ("add", "change"):
-            sel = [(m, g) for m, g in zip(mt, g_mt2) if m["mode"] == mode]
-            if sel:
-                sm = score_ifeval([{**m["turn2"], "response": g.text} for m, g in sel], lang, keep_results=False,
-                                  semantics="langadapt")
-                by_mode[mode] = {"n": len(sel), "prompt_strict": sm["prompt_level_strict"],
-                                 "prompt_loose": sm["prompt_level_loose"]}
-        st2 = language_stability([g.text for g in g_mt2], lang, threshold=E.code_switch_threshold)
-        tr = truncation(g_mt1 + g_mt2)
-        metrics.update(multiturn_turn2_prompt_strict=s2["prompt_level_strict"],
-                       multiturn_turn2_prompt_loose=s2["prompt_level_loose"],
-                       multiturn_turn2_inst_strict=s2["instruction_level_strict"],
-                       multiturn_turn2_inst_loose=s2["instruction_level_loose"],
-                       multiturn_turn2_stability=st2["stability"],
-                       multiturn_truncated=tr["truncated"], multiturn_truncated_share=tr["truncated_share"])
-        detail["multi_turn"] = {**s2, "by_mode": by_mode, "stability": st2, **tr}
+    ans = _generate_answers(gen, inputs, lang, E.max_new_tokens)
+    gens = _answer_records(name, inputs, ans)
+    _score_translation(inputs["pairs"], ans, lang, metrics, detail)
+    _score_ifeval_prompts(inputs["ifeval"], ans, lang, metrics, detail)
+    _score_multi_turn(inputs["multi_turn"], ans, lang, E.code_switch_threshold, metrics, detail)
 
     # published benchmarks: SEA-IFEval (IFEval-Th), English IFEval, FLORES-200 (evaluation/benchmarks.py)
     b_metrics, b_detail, b_gens, b_outs = run_benchmarks(gen, inputs["benchmarks"], cfg, name)
     metrics.update(b_metrics)
     detail["benchmarks"] = b_detail
     gens += b_gens
+    _score_stability_and_truncation(ans, b_outs, lang, E.code_switch_threshold, metrics, detail)
 
-    target_answers = g_from + g_if + g_mt1 + g_mt2
-    if target_answers:
-        st = language_stability([g.text for g in target_answers], lang, threshold=E.code_switch_threshold)
-        metrics.update(stability=st["stability"], code_switch_rate=st["code_switch_rate"],
-                       foreign_token_share=st["foreign_token_share"])
-        detail["stability"] = st
-    all_gens = g_to + g_from + g_if + g_mt1 + g_mt2 + b_outs
-    tr = truncation(all_gens)
-    metrics.update(generated=len(all_gens), truncated=tr["truncated"], truncated_share=tr["truncated_share"])
-
-    if judge is not None and mt:
-        jconvs = [[{"role": "user", "content": JUDGE_PROMPT.format(
-            language=_language_name(lang), q1=m["turn1"]["prompt"], a1=g1.text, q2=m["followup"], a2=g2.text)}]
-            for m, g1, g2 in zip(mt, g_mt1, g_mt2)]
-        jouts = judge.generate(jconvs, max_new_tokens=512, temperature=0.0)
-        ratings = [parse_rating(j.text) for j in jouts]
-        valid = [r for r in ratings if r is not None]
-        metrics["judge_score"] = sum(valid) / len(valid) if valid else None
-        detail["judge"] = {"n": len(ratings), "unparsed": len(ratings) - len(valid), "ratings": ratings,
-                           "model": cfg.eval.judge_model, "url": cfg.eval.judge}
-        for m, j, r in zip(mt, jouts, ratings):
-            gens.append({"model": name, "task": "judge", "key": m["key"], "response": j.text, "rating": r})
+    if judge is not None and inputs["multi_turn"]:
+        gens += _judge_multi_turn(judge, cfg, name, inputs["multi_turn"], ans, metrics, detail)
 
     detail["metrics"] = metrics
     del model
@@ -275,6 +191,158 @@ def evaluate_model(
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return metrics, detail, gens
+
+
+@dataclass
+class _Answers:
+    """The prompts of one model's own eval sets and its greedy answers, task by task."""
+
+    to_en: list[list[dict]]
+    from_en: list[list[dict]]
+    if_convs: list[list[dict]]
+    mt1: list[list[dict]]
+    mt2: list[list[dict]]
+    g_to: list[Any]
+    g_from: list[Any]
+    g_if: list[Any]
+    g_mt1: list[Any]
+    g_mt2: list[Any]
+
+
+def _generate_answers(gen: Any, inputs: dict[str, Any], lang: str, max_new_tokens: int) -> _Answers:
+    """Translation both ways, IFEval and multi-turn turn 1 in one batch, then turn 2 on the turn-1 answers."""
+    from langadapt.evaluation.translation import translation_prompt
+
+    pairs, ifeval, mt = inputs["pairs"], inputs["ifeval"], inputs["multi_turn"]
+    to_en = [translation_prompt(p.target, lang, "en") for p in pairs]
+    from_en = [translation_prompt(p.english, "en", lang) for p in pairs]
+    if_convs = [[{"role": "user", "content": r["prompt"]}] for r in ifeval]
+    mt1 = [[{"role": "user", "content": m["turn1"]["prompt"]}] for m in mt]
+    convs = to_en + from_en + if_convs + mt1
+    outs = gen.generate(convs, max_new_tokens=max_new_tokens, temperature=0.0) if convs else []
+    k = len(pairs)
+    g_to, g_from = outs[:k], outs[k : 2 * k]
+    g_if, g_mt1 = outs[2 * k : 2 * k + len(ifeval)], outs[2 * k + len(ifeval) :]
+    mt2 = [c + [{"role": "assistant", "content": g.text}, {"role": "user", "content": m["followup"]}]
+           for c, g, m in zip(mt1, g_mt1, mt)]
+    g_mt2 = gen.generate(mt2, max_new_tokens=max_new_tokens, temperature=0.0) if mt2 else []
+    return _Answers(to_en, from_en, if_convs, mt1, mt2, g_to, g_from, g_if, g_mt1, g_mt2)
+
+
+def _answer_records(name: str, inputs: dict[str, Any], ans: _Answers) -> list[dict[str, Any]]:
+    """The generations.jsonl records of the model's own eval sets, task by task."""
+    from langadapt.evaluation.generation import generation_record as rec
+
+    pairs, ifeval, mt = inputs["pairs"], inputs["ifeval"], inputs["multi_turn"]
+    return (
+        [rec(name, "translation_to_en", p.id, c, g, reference=p.english)
+         for p, c, g in zip(pairs, ans.to_en, ans.g_to)]
+        + [rec(name, "translation_from_en", p.id, c, g, reference=p.target)
+           for p, c, g in zip(pairs, ans.from_en, ans.g_from)]
+        + [rec(name, "ifeval", r["key"], c, g, instruction_id_list=r["instruction_id_list"], kwargs=r["kwargs"])
+           for r, c, g in zip(ifeval, ans.if_convs, ans.g_if)]
+        + [rec(name, "multiturn_turn1", m["key"], c, g, instruction_id_list=m["turn1"]["instruction_id_list"])
+           for m, c, g in zip(mt, ans.mt1, ans.g_mt1)]
+        + [rec(name, "multiturn_turn2", m["key"], c, g, mode=m["mode"],
+               instruction_id_list=m["turn2"]["instruction_id_list"], kwargs=m["turn2"]["kwargs"])
+           for m, c, g in zip(mt, ans.mt2, ans.g_mt2)]
+    )
+
+
+def _score_translation(pairs: list[Any], ans: _Answers, lang: str, metrics: dict[str, Any],
+                       detail: dict[str, Any]) -> None:
+    from langadapt.evaluation.generation import truncation
+    from langadapt.evaluation.translation import clean_translation, translation_scores
+
+    if not pairs:
+        return
+    t_en = translation_scores([clean_translation(g.text) for g in ans.g_to], [p.english for p in pairs], "en")
+    t_fr = translation_scores([clean_translation(g.text) for g in ans.g_from], [p.target for p in pairs], lang)
+    for key in ("chrf", "chrfpp", "bleu"):
+        metrics[f"{key}_to_en"], metrics[f"{key}_from_en"] = t_en[key], t_fr[key]
+    tr = truncation(ans.g_to + ans.g_from)
+    metrics.update(translation_truncated=tr["truncated"], translation_truncated_share=tr["truncated_share"])
+    detail["translation"] = {"pairs": len(pairs), "to_en": t_en, "from_en": t_fr, **tr}
+
+
+def _score_ifeval_prompts(ifeval: list[dict[str, Any]], ans: _Answers, lang: str, metrics: dict[str, Any],
+                          detail: dict[str, Any]) -> None:
+    from langadapt.evaluation.generation import truncation
+    from langadapt.evaluation.instruction import summarize_ifeval
+    from langadapt.ifeval import score_ifeval
+
+    if not ifeval:
+        return
+    s = score_ifeval([{**r, "response": g.text} for r, g in zip(ifeval, ans.g_if)], lang, source="ifeval",
+                     keep_results=False, semantics=ifeval[0].get("semantics", "langadapt"))
+    tr = truncation(ans.g_if)
+    metrics.update(summarize_ifeval(s, "ifeval"))
+    metrics.update(ifeval_truncated=tr["truncated"], ifeval_truncated_share=tr["truncated_share"])
+    detail["ifeval"] = {**s, **tr}
+
+
+def _score_multi_turn(mt: list[dict[str, Any]], ans: _Answers, lang: str, code_switch_threshold: float,
+                      metrics: dict[str, Any], detail: dict[str, Any]) -> None:
+    """Turn-2 adherence (overall and per mode: a constraint added or changed) and turn-2 stability."""
+    from langadapt.evaluation.generation import truncation
+    from langadapt.evaluation.stability import language_stability
+    from langadapt.ifeval import score_ifeval
+
+    if not mt:
+        return
+    s2 = score_ifeval([{**m["turn2"], "response": g.text} for m, g in zip(mt, ans.g_mt2)], lang,
+                      source="multi_turn", keep_results=False, semantics="langadapt")
+    by_mode = {}
+    for mode in ("add", "change"):
+        sel = [(m, g) for m, g in zip(mt, ans.g_mt2) if m["mode"] == mode]
+        if sel:
+            sm = score_ifeval([{**m["turn2"], "response": g.text} for m, g in sel], lang, keep_results=False,
+                              semantics="langadapt")
+            by_mode[mode] = {"n": len(sel), "prompt_strict": sm["prompt_level_strict"],
+                             "prompt_loose": sm["prompt_level_loose"]}
+    st2 = language_stability([g.text for g in ans.g_mt2], lang, threshold=code_switch_threshold)
+    tr = truncation(ans.g_mt1 + ans.g_mt2)
+    metrics.update(multiturn_turn2_prompt_strict=s2["prompt_level_strict"],
+                   multiturn_turn2_prompt_loose=s2["prompt_level_loose"],
+                   multiturn_turn2_inst_strict=s2["instruction_level_strict"],
+                   multiturn_turn2_inst_loose=s2["instruction_level_loose"],
+                   multiturn_turn2_stability=st2["stability"],
+                   multiturn_truncated=tr["truncated"], multiturn_truncated_share=tr["truncated_share"])
+    detail["multi_turn"] = {**s2, "by_mode": by_mode, "stability": st2, **tr}
+
+
+def _score_stability_and_truncation(ans: _Answers, b_outs: list[Any], lang: str, code_switch_threshold: float,
+                                    metrics: dict[str, Any], detail: dict[str, Any]) -> None:
+    """Language stability of every answer meant to be in the target language; truncation of all answers."""
+    from langadapt.evaluation.generation import truncation
+    from langadapt.evaluation.stability import language_stability
+
+    target_answers = ans.g_from + ans.g_if + ans.g_mt1 + ans.g_mt2
+    if target_answers:
+        st = language_stability([g.text for g in target_answers], lang, threshold=code_switch_threshold)
+        metrics.update(stability=st["stability"], code_switch_rate=st["code_switch_rate"],
+                       foreign_token_share=st["foreign_token_share"])
+        detail["stability"] = st
+    all_gens = ans.g_to + ans.g_from + ans.g_if + ans.g_mt1 + ans.g_mt2 + b_outs
+    tr = truncation(all_gens)
+    metrics.update(generated=len(all_gens), truncated=tr["truncated"], truncated_share=tr["truncated_share"])
+
+
+def _judge_multi_turn(judge: Any, cfg: Params, name: str, mt: list[dict[str, Any]], ans: _Answers,
+                      metrics: dict[str, Any], detail: dict[str, Any]) -> list[dict[str, Any]]:
+    """MT-Bench-style 1-10 rating of each second turn; returns the judge's records for generations.jsonl."""
+    lang = cfg.language.code
+    jconvs = [[{"role": "user", "content": JUDGE_PROMPT.format(
+        language=_language_name(lang), q1=m["turn1"]["prompt"], a1=g1.text, q2=m["followup"], a2=g2.text)}]
+        for m, g1, g2 in zip(mt, ans.g_mt1, ans.g_mt2)]
+    jouts = judge.generate(jconvs, max_new_tokens=512, temperature=0.0)
+    ratings = [parse_rating(j.text) for j in jouts]
+    valid = [r for r in ratings if r is not None]
+    metrics["judge_score"] = sum(valid) / len(valid) if valid else None
+    detail["judge"] = {"n": len(ratings), "unparsed": len(ratings) - len(valid), "ratings": ratings,
+                       "model": cfg.eval.judge_model, "url": cfg.eval.judge}
+    return [{"model": name, "task": "judge", "key": m["key"], "response": j.text, "rating": r}
+            for m, j, r in zip(mt, jouts, ratings)]
 
 
 def _language_name(lang: str) -> str:

@@ -1,4 +1,4 @@
-"""Write components/stages.py from dvc.yaml: one KFP component per stage, mechanically.
+"""Write orchestration/kfp_components.py from dvc.yaml: one KFP component per stage, mechanically.
 
 A stage's component signature is its dvc.yaml stage: ``Input[...]`` per ``${paths.X}`` dep,
 ``Output[...]`` per out, ``Input[Metrics]``/``Input[Dataset]`` per ``${paths.metrics}/<stage>.json`` /
@@ -69,7 +69,7 @@ def stage_params(
     """Each stage's own params text (its dvc.yaml `params:` sections): the input its cache key sees."""
     from collections import namedtuple
 
-    from langadapt.orchestration.run import params_subset
+    from langadapt.orchestration.stage import params_subset
 
     keys = {keys}
     return namedtuple("StageParams", list(keys))(**{{s: params_subset(params_yaml, k) for s, k in keys.items()}})
@@ -89,7 +89,7 @@ def push_outputs(
     import json
 
     from langadapt.orchestration.data import push_outputs as push
-    from langadapt.orchestration.run import dvc_md5
+    from langadapt.orchestration.stage import dvc_md5
 
     given = {push_dict}
     paths = {{k: a.path for k, a in given.items() if a is not None}}
@@ -184,7 +184,7 @@ def _stage_source(s: StageSpec, stages: list[StageSpec]) -> str:
 
 
 def render_components(stages: list[StageSpec]) -> str:
-    """The text of components/stages.py for these (runnable, ordered) stages."""
+    """The text of the components module (kfp_components.py) for these (runnable, ordered) stages."""
     fetch_outputs = "\n".join(f"    {k}: Output[Dataset]," for k in FETCHABLE)
     fetch_dict = "{" + ", ".join(f'"{k}": {k}' for k in FETCHABLE) + "}"
     text = HEADER.format(fetch_outputs=fetch_outputs, fetch_dict=fetch_dict)

