@@ -20,11 +20,12 @@ def marker_pattern(marker: str) -> str:
 
 
 def _markers() -> set[str]:
-    from langadapt.text.profiles import LANGUAGES_DIR
+    """Every profile's ``ifeval.postscript_markers`` (English's: P.S., P.P.S)."""
+    from langadapt.text.profiles import known_languages
 
-    out = {"P.S.", "P.P.S", "P.P.S."}
-    for p in LANGUAGES_DIR.glob("*.yaml"):
-        out.update(lang_data(p.stem).get("postscript_markers") or [])
+    out: set[str] = set()
+    for code in known_languages():
+        out.update(lang_data(code).get("postscript_markers") or [])
     return out
 
 

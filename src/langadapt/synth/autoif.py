@@ -23,7 +23,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from langadapt.ifeval import CONFLICT_GROUPS, conflict_group, generatable
+from langadapt.ifeval import CONFLICT_GROUPS, conflict_group, generatable, lang_data
 from langadapt.records import SFTExample
 from langadapt.synth.common import (
     NearDuplicateFilter,
@@ -86,9 +86,10 @@ def sample_kwargs(cid: str, lang: str, rng: random.Random, topic_words: Sequence
     if cid == "langadapt:target_script_only":
         return {"allowance": rng.randint(0, 2)} if lang != "en" else None
     if cid == "langadapt:polite_particle":
-        return {"which": rng.choice(["khrap", "kha"])} if lang == "th" else None
+        which = list(lang_data(lang).get("polite_particles") or [])  # the profile's particle sets
+        return {"which": rng.choice(which)} if which else None
     if cid == "langadapt:digits":
-        return {"system": rng.choice(["thai", "arabic"])} if lang == "th" else None
+        return {"system": rng.choice(["thai", "arabic"])} if lang_data(lang).get("native_digits") else None
     return None
 
 
