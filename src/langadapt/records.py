@@ -317,8 +317,6 @@ def shard_of(key: str, world_size: int) -> int:
 # ---------------------------------------------------------------------------------------------------
 # Translation pairs (TALPCo layout: data_<iso3>.txt and data_eng.txt, `id<TAB>sentence`, aligned by id)
 
-PAIR_FILES = {"th": "data_tha.txt", "bo": "data_bod.txt", "zh-Hant": "data_zho-Hant.txt", "en": "data_eng.txt"}
-
 
 @dataclass
 class TranslationPair:
@@ -328,9 +326,13 @@ class TranslationPair:
 
 
 def read_translation_pairs(directory: str | Path, lang: str) -> list[TranslationPair]:
-    """Aligned target/English pairs from ``directory``; ``[]`` if this language has no pair file there."""
+    """Aligned target/English pairs from ``directory``; ``[]`` if this language has no pair file there
+    (each language's file name is its profile's ``pair_file``; ``data_<lang>.txt`` without one)."""
+    from langadapt.text.profiles import profile_value
+
     directory = Path(directory)
-    tgt_file, eng_file = directory / PAIR_FILES.get(lang, f"data_{lang}.txt"), directory / PAIR_FILES["en"]
+    tgt_file = directory / profile_value(lang, "pair_file", default=f"data_{lang}.txt")
+    eng_file = directory / profile_value("en", "pair_file", default="data_en.txt")
     if not tgt_file.exists() or not eng_file.exists():
         return []
 

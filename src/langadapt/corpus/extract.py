@@ -41,7 +41,7 @@ from typing import Any
 from langadapt.corpus.shards import ShardTask, merge_stats, run_shards
 from langadapt.errors import DataError
 from langadapt.records import Document, ExclusionWriter, stable_hash, write_json, write_jsonl
-from langadapt.text import LANG_SCRIPT, normalize, script_ratio
+from langadapt.text import language_script, normalize, script_ratio
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def extract_shard(
     """Extract the records of ``task`` (one WARC file, one part of it) into ``out_dir``."""
     t0 = time.perf_counter()
     (warc,) = task.inputs
-    script = LANG_SCRIPT[lang]
+    script = language_script(lang)
     docs: list[Document] = []
     stats: Counter[str] = Counter()
     charsets: Counter[str] = Counter()

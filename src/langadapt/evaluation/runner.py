@@ -278,9 +278,9 @@ def evaluate_model(
 
 
 def _language_name(lang: str) -> str:
-    from langadapt.evaluation.translation import LANGUAGE_NAMES
+    from langadapt.text import language_name
 
-    return LANGUAGE_NAMES.get(lang, lang)
+    return language_name(lang)
 
 
 def plots_csv(results: dict[str, dict[str, Any]]) -> str:
