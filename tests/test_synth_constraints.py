@@ -14,7 +14,6 @@ import json
 import pytest
 
 from langadapt.errors import DataError
-from langadapt.text.profiles import known_languages
 from langadapt.ifeval import (
     IFEVAL_IDS,
     REGISTRY,
@@ -23,6 +22,7 @@ from langadapt.ifeval import (
     score_ifeval,
     verify,
 )
+from langadapt.text.profiles import known_languages
 
 TH2 = "วันนี้อากาศดีมาก ฉันไปตลาดกับแม่\n\nเราซื้อผลไม้หลายอย่าง"  # 12 words by newmm, 3 sentences
 EN = "The cat sat on the mat. It was happy. Then it slept."  # 12 words, 3 sentences
