@@ -60,7 +60,7 @@ class DocumentFilter:
     def apply(self, doc) -> tuple[str | None, dict[str, Any]]:
         if self.redact:
             # Redact first, so that exclusion files (kept for audits) hold no PII either.
-            doc.text, counts = redact_pii(doc.text)
+            doc.text, counts = redact_pii(doc.text, self.lang)
             self.pii_all.update(counts)
             if counts:
                 doc.meta["pii"] = dict(counts)
