@@ -88,9 +88,27 @@ _THAI_RE = re.compile("[\u0e01-\u0e5b]")
 _THAI_RUN = "[\u0e01-\u0e3a\u0e40-\u0e4e\u0e50-\u0e59]+"
 _TIB_SYL = "[\u0f00\u0f20-\u0f33\u0f35\u0f37\u0f39\u0f3e-\u0fbc\u0fc6]+"
 _HAN = "[\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3038-\u303b\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af]"
-# Letters and digits of other scripts (\w), marks of Latin/Indic words, inner ' ’ - joins.
+
+
+def _combining_marks() -> str:
+    """A regex class body of every BMP combining mark (Unicode category M*): \\w does not match marks,
+    and a Lao, Khmer or Indic word holds them (its vowel signs and tone marks)."""
+    out, start, prev = [], None, None
+    for cp in range(0x10000):
+        if unicodedata.category(chr(cp))[0] == "M":
+            if start is None:
+                start = cp
+            prev = cp
+        elif start is not None:
+            out.append(f"\\u{start:04x}-\\u{prev:04x}" if prev != start else f"\\u{start:04x}")
+            start = None
+    return "".join(out)
+
+
+# Letters and digits of other scripts (\w), marks of any script's words, inner ' ’ - joins.
+_MARKS = f"[\u0300-\u036f\u0900-\u0dff{_combining_marks()}]"
 _OTHER_CHARS = "[^\\W_\u0e00-\u0e7f\u0f00-\u0fff\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af]"
-_OTHER_WORD = f"{_OTHER_CHARS}[\u0300-\u036f\u0900-\u0dff]*(?:{_OTHER_CHARS}[\u0300-\u036f\u0900-\u0dff]*)*"
+_OTHER_WORD = f"{_OTHER_CHARS}{_MARKS}*(?:{_OTHER_CHARS}{_MARKS}*)*"
 _TOKEN_RE = re.compile(
     f"(?P<thai>{_THAI_RUN})|(?P<tib>{_TIB_SYL})|(?P<han>{_HAN})"
     f"|(?P<word>{_OTHER_WORD}(?:['’\\-]{_OTHER_WORD})*)"
