@@ -114,8 +114,8 @@ def run_benchmarks(gen: Any, inputs: dict[str, Any], cfg: Params,
                    model: str = "") -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], list[Any]]:
     """(metrics, detail, generation records, every generation) of one model on the benchmark items.
     ``gen.generate(convs, max_new_tokens=, temperature=)``."""
-    from langadapt.evaluation.generation import truncation
     from langadapt.evaluation.translation import benchmark_prompt, extract_answer, translation_scores
+    from langadapt.generation import truncation
     from langadapt.ifeval import punkt, score_items
 
     lang, E = cfg.language.code, cfg.eval

@@ -147,11 +147,11 @@ def evaluate_model(
     import torch
 
     from langadapt.evaluation.benchmarks import run_benchmarks
-    from langadapt.evaluation.generation import HFGenerator, truncation
     from langadapt.evaluation.instruction import summarize_ifeval
     from langadapt.evaluation.lm import bits_per_byte
     from langadapt.evaluation.stability import language_stability
     from langadapt.evaluation.translation import clean_translation, translation_prompt, translation_scores
+    from langadapt.generation import HFGenerator, truncation
     from langadapt.ifeval import score_ifeval
     from langadapt.train.modeling import load_causal_lm
 

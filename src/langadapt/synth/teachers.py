@@ -21,34 +21,20 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 from urllib.parse import urlparse
 
 from langadapt.errors import ConfigError, ModelError
+from langadapt.generation import Conversation, Generation, Generator, HFGenerator
 
-Conversation = list[dict[str, str]]
-
-
-@dataclass
-class Generation:
-    text: str
-    finish_reason: Literal["stop", "length"]
-    completion_tokens: int
+# A teacher is any Generator (langadapt.generation): the one home of HF generation and its Generation record.
+Teacher = Generator
 
 
-class Teacher(Protocol):
-    def generate(self, conversations: Sequence[Conversation], *, max_new_tokens: int,
-                 temperature: float) -> list[Generation]: ...
-
-
-# ---------------------------------------------------------------------------------------------------
-# Local HF model
-
-
-class HFTeacher:
-    """Batched ``model.generate`` over chat-templated conversations (left padding; temperature 0 = greedy).
+class HFTeacher(HFGenerator):
+    """A local checkpoint as a teacher: ``langadapt.generation.HFGenerator`` over a model loaded from
+    ``path`` (or the given one), its tokenizer left-padded with EOS as the pad token when it has none.
 
     ``seed`` makes sampling reproducible: the torch generator is reseeded at every ``generate`` call.
     """
@@ -59,77 +45,11 @@ class HFTeacher:
             from langadapt.train.modeling import load_causal_lm
 
             model, tokenizer = load_causal_lm(path, trust_remote_code=trust_remote_code)
-        from langadapt.train.modeling import DEFAULT_CHAT_TEMPLATE
-
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        super().__init__(model.eval(), tokenizer, batch_size=batch_size, seed=seed)
         self.name = str(path)
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        if not getattr(self.tokenizer, "chat_template", None):
-            self.tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
-        self.batch_size = max(1, batch_size)
-        self.seed = seed
-        self._stop_ids = self._stop_token_ids()
-
-    def _stop_token_ids(self) -> list[int]:
-        ids = set()
-        for tok in (self.tokenizer.eos_token, "<|im_end|>", "<|endoftext|>"):
-            if tok is None:
-                continue
-            tid = self.tokenizer.convert_tokens_to_ids(tok)
-            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id and tid >= 0:
-                ids.add(tid)
-        gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
-        if isinstance(gen_eos, int):
-            ids.add(gen_eos)
-        elif isinstance(gen_eos, list):
-            ids.update(gen_eos)
-        return sorted(ids)
-
-    def prompt_tokens(self, conversation: Conversation) -> int:
-        return len(self._render([conversation])[0])
-
-    def _render(self, conversations: Sequence[Conversation]) -> list[list[int]]:
-        out = []
-        for conv in conversations:
-            text = self.tokenizer.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
-            out.append(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        return out
-
-    def generate(self, conversations: Sequence[Conversation], *, max_new_tokens: int,
-                 temperature: float) -> list[Generation]:
-        import torch
-
-        torch.manual_seed(self.seed)
-        results: list[Generation] = []
-        pad_id = self.tokenizer.pad_token_id
-        for start in range(0, len(conversations), self.batch_size):
-            batch = self._render(conversations[start:start + self.batch_size])
-            width = max(len(ids) for ids in batch)
-            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            attention = torch.zeros((len(batch), width), dtype=torch.long)
-            for i, ids in enumerate(batch):  # left padding: the prompts end where generation starts
-                input_ids[i, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-                attention[i, width - len(ids):] = 1
-            kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": pad_id,
-                                      "eos_token_id": self._stop_ids or None}
-            if temperature > 0:
-                kwargs.update(do_sample=True, temperature=temperature, top_p=1.0, top_k=0)
-            else:
-                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            with torch.no_grad():
-                out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
-            for row in out[:, width:].tolist():
-                n, stopped = len(row), False
-                for j, t in enumerate(row):
-                    if t in self._stop_ids:
-                        n, stopped = j, True
-                        break
-                text = self.tokenizer.decode(row[:n], skip_special_tokens=True)
-                results.append(Generation(text, "stop" if stopped or n < max_new_tokens else "length", n))
-        return results
 
 
 # ---------------------------------------------------------------------------------------------------
