@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A project dir with data/clean (Thai documents) and models/{base,cpt,sft} (tiny, random)."""
-    from langadapt.records import Document, write_jsonl
+    from langadapt.io import write_jsonl
+    from langadapt.records import Document
     from langadapt.train.modeling import build_tiny_qwen3, save_hf
     from langadapt.train.tokenizer import train_bpe_tokenizer
 

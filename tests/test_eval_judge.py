@@ -29,7 +29,7 @@ from langadapt.evaluation.judge import (
     score_prompt,
     win_rate,
 )
-from langadapt.records import write_jsonl
+from langadapt.io import write_jsonl
 
 
 def test_parse_scores():

@@ -41,7 +41,8 @@ from typing import Any
 from langadapt.corpus.charsets import codec_name
 from langadapt.corpus.shards import ShardTask, merge_stats, run_shards
 from langadapt.errors import DataError
-from langadapt.records import Document, ExclusionWriter, stable_hash, write_json, write_jsonl
+from langadapt.io import write_json, write_jsonl
+from langadapt.records import Document, ExclusionWriter, stable_hash
 from langadapt.text import language_script, normalize, script_ratio
 
 log = logging.getLogger(__name__)

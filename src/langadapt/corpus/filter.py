@@ -27,7 +27,8 @@ from langadapt.corpus.langid import LanguageIdentifier
 from langadapt.corpus.pii import redact_pii
 from langadapt.corpus.quality import QualityFilter
 from langadapt.corpus.shards import ShardTask, merge_stats, run_shards
-from langadapt.records import ExclusionWriter, jsonl_files, read_documents, write_json, write_jsonl
+from langadapt.io import jsonl_files, write_json, write_jsonl
+from langadapt.records import ExclusionWriter, read_documents
 from langadapt.text import language_profile, words
 
 

@@ -114,7 +114,7 @@ def win_rate(judgements: Sequence[tuple[str, str, str | None]], model: str) -> d
 
 def _answers(eval_out: Path, model: str, limit: int) -> dict[Any, dict[str, Any]]:
     """The model's target-language IFEval answers by key (question, response)."""
-    from langadapt.records import read_jsonl
+    from langadapt.io import read_jsonl
 
     p = eval_out / model / "generations.jsonl"
     out: dict[Any, dict[str, Any]] = {}

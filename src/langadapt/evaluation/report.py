@@ -552,7 +552,7 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
 
 def run_report(cfg: Params, root: str | Path = ".") -> dict[str, Any]:
     """Build the report from whatever upstream stages produced; returns what it wrote."""
-    from langadapt.records import atomic_dir
+    from langadapt.io import atomic_dir
 
     root = Path(root)
     stages = read_stage_metrics(root / cfg.paths.metrics)

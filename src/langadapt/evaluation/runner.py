@@ -298,7 +298,7 @@ def plots_csv(results: dict[str, dict[str, Any]]) -> str:
 def run_eval(cfg: Params, root: str | Path = ".", progress: Callable | None = None,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Evaluate every checkpoint present; write metrics, plots and details. Returns the summary."""
-    from langadapt.records import atomic_dir, atomic_write, write_json, write_jsonl
+    from langadapt.io import atomic_dir, atomic_write, write_json, write_jsonl
 
     root = Path(root)
     inputs = load_eval_inputs(cfg, root)

@@ -123,7 +123,7 @@ def extract_answer(response: str, lang: str, direction: str) -> tuple[str, bool]
 def read_flores(path: Any, lang: str, n: int) -> list[dict[str, str]]:
     """The first ``n`` FLORES-200 pairs ``{id, en, <lang>}`` of a JSONL file (SEA-HELM's devtest)."""
     from langadapt.errors import DataError
-    from langadapt.records import read_jsonl
+    from langadapt.io import read_jsonl
 
     out = []
     for i, rec in enumerate(read_jsonl(path), 1):

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from langadapt.errors import ConfigError
-from langadapt.records import atomic_dir, atomic_write, read_jsonl, write_json, write_jsonl
+from langadapt.io import atomic_dir, atomic_write, read_jsonl, write_json, write_jsonl
 
 ROUND_DONE = "round.json"
 HF_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",

@@ -135,7 +135,7 @@ class OpenAITeacher:
         p = self._cache_path(key)
         if p is None:
             return
-        from langadapt.records import write_json
+        from langadapt.io import write_json
 
         write_json(p, {"text": gen.text, "finish_reason": gen.finish_reason,
                        "completion_tokens": gen.completion_tokens})
