@@ -156,7 +156,7 @@ def test_cli_bad_ifeval_file_is_a_clear_error(project: Path, tmp_path: Path):
 def test_endpoint_and_judge_go_through_openai_teachers(project: Path, tmp_path: Path, monkeypatch):
     """eval.endpoint generates with an OpenAI-compatible teacher per checkpoint; eval.judge rates turn 2."""
     from langadapt.evaluation import runner
-    from langadapt.synth.teachers import Generation
+    from langadapt.generation import Generation
 
     made: list[tuple[str, str]] = []
 

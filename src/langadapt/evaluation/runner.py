@@ -97,7 +97,7 @@ def parse_rating(text: str) -> float | None:
 
 
 def _openai_teacher(url: str, model: str, cfg: Params, root: Path) -> Any:
-    from langadapt.synth.teachers import OpenAITeacher
+    from langadapt.generation import OpenAITeacher
 
     # greedy answers are deterministic: the request cache makes a killed or repeated run free
     return OpenAITeacher(url=url, model=model, api_key_env=cfg.eval.api_key_env, cache_dir=root / ".cache" / "eval")

@@ -23,6 +23,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from langadapt.generation import Generation
 from langadapt.ifeval import CONFLICT_GROUPS, conflict_group, generatable, lang_data
 from langadapt.records import SFTExample
 from langadapt.synth.common import (
@@ -36,7 +37,7 @@ from langadapt.synth.common import (
     templates,
     verify_all,
 )
-from langadapt.synth.teachers import Generation, Teacher
+from langadapt.synth.teachers import Teacher
 
 SOURCE = "autoif"
 
