@@ -170,11 +170,11 @@ def salient_words(words: list[str], lang: str, text: str | None = None) -> list[
 def _kwarg_values(constraints: list[dict[str, Any]]) -> list[str]:
     vals: list[str] = []
     for c in constraints:
-        for v in c["kwargs"].values():
+        for k, v in c["kwargs"].items():
             if isinstance(v, list):
                 vals += [str(x) for x in v]
-            elif isinstance(v, (int, str)) and v not in ("at least", "less than", "khrap", "kha", "any",
-                                                             "thai", "arabic"):
+            # a particle set (`which`) or a digit system (`system`) is named, not quoted, in the text
+            elif isinstance(v, (int, str)) and k not in ("which", "system") and v not in ("at least", "less than"):
                 vals.append(str(v))
     return vals
 
