@@ -138,3 +138,27 @@ def test_lao_ifeval_scoring(lao_dir):
     out = score_ifeval(recs, "lo", semantics="langadapt")
     assert [r["follow_all_strict"] for r in out["results"]] == [True, False, True, False, True, True, False]
     assert out["lang"] == "lo" and out["n_prompts"] == 7
+
+
+def test_packaged_profiles_and_their_errors(tmp_path, monkeypatch):
+    from langadapt.text import sentences
+    from langadapt.text.profiles import known_languages, language_profile, profile_value, target_profile
+
+    assert {"th", "bo", "zh-Hant", "en"} <= set(known_languages())
+    for code in ("th", "bo", "zh-Hant"):
+        assert target_profile(code)["code"] == code
+    with pytest.raises(ConfigError, match="en.yaml: missing keys for a target language: langid, filter, spam, boilerplate"):
+        target_profile("en")  # the pivot language: IFEval texts, judge prompts, no corpus sections
+    assert language_profile("th")["synth"]["keyword_min_chars"] == 4
+    # a language IFEval names without a profile: the facts scoring needs, from other_languages.yaml
+    assert profile_value("ja", "word_spacing") is False and profile_value("km", "script") == "Khmer"
+    # a profile in LANGADAPT_LANGUAGES_DIR wins over the packaged one; a bad value names file and key
+    (tmp_path / "th.yaml").write_text("code: th\nname: Thai\nscript: Thai\nsegmenter: {sentences: nope}\n")
+    monkeypatch.setenv(LANGUAGES_DIR_ENV, str(tmp_path))
+    with pytest.raises(ConfigError, match=r"th\.yaml: segmenter\.sentences: unknown segmenter 'nope'"):
+        sentences("ก ข", "th")
+    (tmp_path / "b").mkdir()  # profiles are read once per file: another directory for another content
+    (tmp_path / "b" / "th.yaml").write_text("code: th\nname: Thai\nscript: Thaii\n")
+    monkeypatch.setenv(LANGUAGES_DIR_ENV, str(tmp_path / "b"))
+    with pytest.raises(ConfigError, match="script: unknown script 'Thaii'"):
+        language_profile("th")
