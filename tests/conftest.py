@@ -26,7 +26,7 @@ def shared_data() -> Path:
 def thai_news(limit: int | None = None, max_chars: int | None = None) -> list[dict]:
     """Thai government news records: ../shared/data when present, else the 300-article sample the repo
     ships (samples/data/th/thaigov-news.300.jsonl.gz), so these tests also run in a user's clone."""
-    from langadapt.records import read_jsonl
+    from langadapt.io import read_jsonl
 
     src = SHARED_DATA / "th" / "thaigov-news.jsonl"
     if not src.exists():

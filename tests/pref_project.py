@@ -19,7 +19,8 @@ def thai_sentences() -> list[str]:
 
 
 def make_project(root: Path, n_examples: int = 60) -> Path:
-    from langadapt.records import SFTExample, write_jsonl
+    from langadapt.io import write_jsonl
+    from langadapt.records import SFTExample
     from langadapt.train.modeling import build_tiny_qwen3, save_hf
     from langadapt.train.tokenizer import train_bpe_tokenizer
 

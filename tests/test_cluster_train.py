@@ -28,7 +28,8 @@ import yaml
 from cluster_harness import RayNodes, S3Server
 from conftest import thai_news
 from langadapt.config import dump_params, parse_params
-from langadapt.records import Document, SFTExample, write_jsonl
+from langadapt.io import write_jsonl
+from langadapt.records import Document, SFTExample
 
 pytestmark = pytest.mark.integration
 

@@ -38,7 +38,34 @@ def test_unknown_section():
 def test_language_must_be_supported():
     with pytest.raises(ConfigError) as e:
         parse_params({"language": {"code": "fr"}})
-    assert "language.code: input should be 'th', 'bo' or 'zh-Hant', got 'fr'" in str(e.value)
+    assert "params.yaml: language.code: no language profile for 'fr'" in str(e.value)
+    with pytest.raises(ConfigError, match="language.code: .*missing keys for a target language"):
+        parse_params({"language": {"code": "en"}})  # a profile, but not a corpus target
+
+
+def test_params_yaml_matches_defaults(repo_root):
+    """Each setting is declared once: the repo's params.yaml holds every key with its default value
+    (config.py's), so neither can drift from the other."""
+    import yaml
+
+    declared = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))
+    defaults = Params().model_dump(mode="json")
+
+    def diff(a, b, pre=""):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            key = f"{pre}{k}"
+            if k not in b:
+                out.append(f"{key}: in params.yaml, not in config.py")
+            elif k not in a:
+                out.append(f"{key}: default {b[k]!r} in config.py, missing in params.yaml")
+            elif isinstance(a[k], dict) and isinstance(b[k], dict) and a[k] and set(a[k]) <= set(b[k]):
+                out += diff(a[k], b[k], key + ".")
+            elif a[k] != b[k]:
+                out.append(f"{key}: params.yaml {a[k]!r} != config.py default {b[k]!r}")
+        return out
+
+    assert diff(declared, defaults) == []
 
 
 def test_overrides_apply_and_validate():

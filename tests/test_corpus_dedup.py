@@ -13,7 +13,8 @@ import numpy as np
 
 from langadapt.config import parse_params
 from langadapt.corpus.dedup import MinHashDeduplicator, normalize_for_dedup, representatives, run_dedup
-from langadapt.records import Document, read_documents, write_jsonl
+from langadapt.io import write_jsonl
+from langadapt.records import Document, read_documents
 
 THAI = "กขคงจฉชซญฎฏฐฑฒณดตถทธนบปผฝพฟภมยรลวศษสหฬอฮ"
 VOWELS = "ะาิีึืุูเแโใไ่้"

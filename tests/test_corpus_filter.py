@@ -14,7 +14,8 @@ import pytest
 from langadapt.config import parse_params
 from langadapt.corpus.filter import DocumentFilter, run_filter
 from langadapt.errors import ConfigError
-from langadapt.records import Document, read_documents, write_jsonl
+from langadapt.io import write_jsonl
+from langadapt.records import Document, read_documents
 from langadapt.text import sentences
 
 THAI_NEWS = (

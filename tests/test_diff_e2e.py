@@ -180,6 +180,6 @@ def _ratio():
 
 
 def _script(lang):
-    from langadapt.text import LANG_SCRIPT
+    from langadapt.text import language_script
 
-    return LANG_SCRIPT[lang]
+    return language_script(lang)

@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A project dir with data/clean (Thai documents) and models/{base,cpt,sft} (tiny, random)."""
-    from langadapt.records import Document, write_jsonl
+    from langadapt.io import write_jsonl
+    from langadapt.records import Document
     from langadapt.train.modeling import build_tiny_qwen3, save_hf
     from langadapt.train.tokenizer import train_bpe_tokenizer
 
@@ -155,7 +156,7 @@ def test_cli_bad_ifeval_file_is_a_clear_error(project: Path, tmp_path: Path):
 def test_endpoint_and_judge_go_through_openai_teachers(project: Path, tmp_path: Path, monkeypatch):
     """eval.endpoint generates with an OpenAI-compatible teacher per checkpoint; eval.judge rates turn 2."""
     from langadapt.evaluation import runner
-    from langadapt.synth.teachers import Generation
+    from langadapt.generation import Generation
 
     made: list[tuple[str, str]] = []
 

@@ -29,7 +29,7 @@ from langadapt.evaluation.judge import (
     score_prompt,
     win_rate,
 )
-from langadapt.records import write_jsonl
+from langadapt.io import write_jsonl
 
 
 def test_parse_scores():
@@ -108,7 +108,7 @@ def _eval_dir(root: Path) -> Path:
 
 @pytest.mark.integration
 def test_run_judge_against_a_scripted_server(tmp_path):
-    from langadapt.synth.teachers import OpenAITeacher
+    from langadapt.generation import OpenAITeacher
 
     srv = ThreadingHTTPServer(("127.0.0.1", _free_port()), _Scripted)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -132,7 +132,7 @@ def test_run_judge_against_langadapt_serve(tmp_path):
     """A random tiny checkpoint as the judge: nothing parses, every reply is counted, nothing crashes."""
     import requests
 
-    from langadapt.synth.teachers import OpenAITeacher
+    from langadapt.generation import OpenAITeacher
     from langadapt.train.modeling import build_tiny_qwen3, save_hf
     from langadapt.train.tokenizer import train_bpe_tokenizer
 

@@ -11,10 +11,10 @@ import math
 import pytest
 
 from langadapt.errors import DataError
-from langadapt.evaluation.generation import Generation, truncation
 from langadapt.evaluation.lm import Window, bits_per_byte, rolling_windows, score_windows
 from langadapt.evaluation.stability import language_stability
 from langadapt.evaluation.translation import clean_translation, translation_prompt, translation_scores
+from langadapt.generation import Generation, truncation
 
 
 class CharTokenizer:

@@ -16,13 +16,13 @@ import pytest
 from langadapt.errors import DataError
 from langadapt.ifeval import (
     IFEVAL_IDS,
-    LANGS,
     REGISTRY,
     instruction_text,
     parse_ifeval_record,
     score_ifeval,
     verify,
 )
+from langadapt.text.profiles import known_languages
 
 TH2 = "วันนี้อากาศดีมาก ฉันไปตลาดกับแม่\n\nเราซื้อผลไม้หลายอย่าง"  # 12 words by newmm, 3 sentences
 EN = "The cat sat on the mat. It was happy. Then it slept."  # 12 words, 3 sentences
@@ -195,7 +195,7 @@ def test_instruction_texts_exist_in_every_language():
     for cid, c in REGISTRY.items():
         kw = {k: (s.choices[0] if s.choices else sample[s.type]) for k, s in c.kwargs.items()
               if k not in c.one_of[1:]}  # Google's and SEA's name for one kwarg: give one
-        for lang in LANGS:
+        for lang in known_languages():
             text = instruction_text(cid, kw, lang)
             assert text and "{" not in text.replace("{}", ""), (cid, lang, text)
     assert instruction_text("length_constraints:number_words", {"num_words": 50, "relation": "less than"}, "th") \

@@ -144,7 +144,7 @@ def test_serve_limits_body_size_and_tokens(server):
 
 
 def test_openai_teacher_against_served_model_and_its_cache(server, tmp_path):
-    from langadapt.synth.teachers import OpenAITeacher
+    from langadapt.generation import OpenAITeacher
 
     t = OpenAITeacher(server, "tiny", "LANGADAPT_TEST_NO_KEY", cache_dir=tmp_path / "cache", concurrency=2)
     convs = [[{"role": "user", "content": "สวัสดี"}]] * 2 + [[{"role": "user", "content": "เขียนข่าวสั้น"}]]
@@ -160,7 +160,7 @@ def test_openai_teacher_against_served_model_and_its_cache(server, tmp_path):
 
 
 def test_bad_teacher_url_is_a_clear_error(tmp_path):
-    from langadapt.synth.teachers import OpenAITeacher
+    from langadapt.generation import OpenAITeacher
 
     with pytest.raises(ConfigError, match=r"synth.teacher.url: 'localhost:8000' is not an http\(s\) URL"):
         OpenAITeacher("localhost:8000", "m")

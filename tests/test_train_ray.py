@@ -26,7 +26,8 @@ import yaml
 
 from conftest import thai_news
 from langadapt.config import dump_params, parse_params
-from langadapt.records import Document, SFTExample, write_jsonl
+from langadapt.io import write_jsonl
+from langadapt.records import Document, SFTExample
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,8 @@ import torch
 
 from langadapt.config import parse_params
 from langadapt.errors import ModelError
-from langadapt.records import Document, write_jsonl
+from langadapt.io import write_jsonl
+from langadapt.records import Document
 from langadapt.train.modeling import IM_END, IM_START, load_causal_lm
 from langadapt.train.tokenizer import run_tokenizer
 

@@ -6,7 +6,11 @@ and every error names its key path::
     params.yaml: cpt.lr: expected float, got 'fast'
     params.yaml: cpt.learning_rate: unknown key (did you mean 'lr'?)
 
-``load_params()`` raises ``ConfigError`` (exit code 2 in the CLI). Overrides use dotted keys,
+``load_params()`` raises ``ConfigError`` (exit code 2 in the CLI).
+
+Defaults: each field's default here is the value in the repository's ``params.yaml``, key for key
+(``tests/test_config.py::test_params_yaml_matches_defaults`` fails when they drift), so a partial
+params.yaml (a test's, a user's) means the same as the full one. Change a default in both places. Overrides use dotted keys,
 ``load_params(path, overrides=["cpt.max_steps=10"])``, as on the command line (``-s cpt.max_steps=10``).
 """
 
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from langadapt.errors import ConfigError
 
@@ -27,8 +31,20 @@ class Section(BaseModel):
 
 
 class LanguageParams(Section):
-    code: Literal["th", "bo", "zh-Hant"] = "th"
+    code: str = "th"
     english_code: str = "en"
+
+    @field_validator("code")
+    @classmethod
+    def _has_profile(cls, v: str) -> str:
+        """A target language is a profile (text/languages/<code>.yaml, or $LANGADAPT_LANGUAGES_DIR)."""
+        from langadapt.text.profiles import target_profile
+
+        try:
+            target_profile(v)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+        return v
 
 
 class PathsParams(Section):
@@ -249,8 +265,8 @@ class EvalParams(Section):
     bpb_docs: int = 40
     bpb_window: int = 256
     bpb_stride: int = 128
-    translation_pairs: int = 40
-    ifeval_prompts: int = 40
+    translation_pairs: int = 24
+    ifeval_prompts: int = 24
     ifeval_file: str | None = None
     # published benchmarks (langadapt.evaluation.benchmarks): subset sizes keep CPU runs short
     sea_ifeval_file: str | None = "samples/data/th/ifeval-th.jsonl"
@@ -258,7 +274,7 @@ class EvalParams(Section):
     en_ifeval_prompts: int = 24
     flores_file: str | None = "samples/data/th-en/flores200-devtest.200.jsonl"
     flores_pairs: int = 24
-    multi_turn: int = 20
+    multi_turn: int = 12
     code_switch_threshold: float = 0.1
     endpoint: str | None = None
     judge: str | None = None
@@ -269,7 +285,7 @@ class EvalParams(Section):
 
 
 class ReportParams(Section):
-    title: str = "langadapt report"
+    title: str | None = None  # None: "langadapt: <language name> adaptation of <model.base>"
     model_name: str | None = None
     license: str = "apache-2.0"
 
@@ -399,6 +415,8 @@ def _format_error(err: dict[str, Any]) -> str:
         return f"{key}: unknown key{hint}"
     if typ in _TYPE_WORDS:
         return f"{key}: {_TYPE_WORDS[typ]}, got {err.get('input')!r}"
+    if typ == "value_error":  # a validator's own message (it names what is wrong)
+        return f"{key}: {err.get('ctx', {}).get('error', err['msg'])}"
     if typ == "literal_error":
         msg = err["msg"]
         return f"{key}: {msg[:1].lower() + msg[1:]}, got {err.get('input')!r}"

@@ -1,29 +1,24 @@
-"""The record types that flow between stages, and the file I/O every stage shares.
+"""The record types that flow between stages (their file I/O is ``langadapt.io``).
 
-- ``Document``: ``{id, text, url, lang, meta}`` (extract -> filter -> dedup -> tokenizer/cpt/synth/eval).
-- ``SFTExample``: ``{id, messages, lang, source, constraints}`` (synth -> sft/eval).
-- JSONL readers that name the file and line of a malformed record (``DataError``), never a traceback.
-- Atomic writers: a killed run never leaves a half-written file or directory that looks complete.
+- ``Document``: ``{id, text, url, lang, meta}`` (extract -> filter -> dedup -> tokenizer/cpt/synth/eval),
+  read by ``read_documents``.
+- ``SFTExample``: ``{id, messages, lang, source, constraints}`` (synth -> sft/eval), ``read_sft_examples``.
+- ``TranslationPair``: aligned target/English sentences (``read_translation_pairs``, ``split_pairs``).
 - ``ExclusionWriter``: every dropped document goes to an exclusions file with its ``reason``.
 - ``is_heldout``: the one deterministic train/held-out split (eval never sees what CPT trained on).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import hashlib
-import json
-import os
-import shutil
-import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
 from langadapt.errors import DataError
+from langadapt.io import jsonl_files, read_jsonl, write_jsonl
 
 
 @dataclass
@@ -85,37 +80,6 @@ class SFTExample:
 # JSONL
 
 
-def _open_text(path: Path, mode: str):
-    if str(path).endswith(".gz"):
-        return gzip.open(path, mode + "t", encoding="utf-8")
-    return open(path, mode, encoding="utf-8")
-
-
-def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield one dict per non-empty line; a malformed line is a ``DataError`` naming file and line."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    try:
-        with _open_text(path, "r") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-                if not isinstance(rec, dict):
-                    raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
-                yield rec
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except (OSError, EOFError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise DataError(f"{path}: file not found") from None
-        raise DataError(f"{path}: cannot read ({e})") from None
-
-
 def read_documents(path: str | Path) -> Iterator[Document]:
     """Documents from one JSONL file or every ``*.jsonl[.gz]`` in a directory (sorted, so deterministic)."""
     for p in jsonl_files(path):
@@ -127,123 +91,6 @@ def read_sft_examples(path: str | Path) -> Iterator[SFTExample]:
     for p in jsonl_files(path):
         for i, rec in enumerate(read_jsonl(p), 1):
             yield SFTExample.from_dict(rec, where=f"{p}:{i}")
-
-
-def jsonl_files(path: str | Path) -> list[Path]:
-    """The JSONL files a path stands for: itself, or the sorted ``*.jsonl``/``*.jsonl.gz`` inside it
-    (exclusion files, named ``*.excluded.jsonl*``, are skipped)."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(
-            p
-            for p in path.iterdir()
-            if (p.name.endswith(".jsonl") or p.name.endswith(".jsonl.gz")) and ".excluded." not in p.name
-        )
-        if not files:
-            raise DataError(f"{path}: no *.jsonl files in this directory")
-        return files
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    return [path]
-
-
-def dumps(rec: dict[str, Any]) -> str:
-    return json.dumps(rec, ensure_ascii=False, sort_keys=False)
-
-
-def write_jsonl(path: str | Path, records: Iterable[dict[str, Any] | Document | SFTExample]) -> int:
-    """Write records atomically; returns the count."""
-    n = 0
-    with atomic_write(path) as f:
-        for r in records:
-            if not isinstance(r, dict):
-                r = r.to_dict()
-            f.write(dumps(r) + "\n")
-            n += 1
-    return n
-
-
-# ---------------------------------------------------------------------------------------------------
-# Atomic outputs
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "w"):
-    """Open a temp file beside ``path``; on success fsync and rename it over ``path``; on error remove it.
-
-    ``.gz`` paths are gzip-compressed text.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        if "b" in mode:
-            f = open(tmp, mode)  # noqa: SIM115 (closed by the `with f` below)
-        elif str(path).endswith(".gz"):
-            f = gzip.open(tmp, "wt", encoding="utf-8")  # noqa: SIM115
-        else:
-            f = open(tmp, mode, encoding="utf-8")  # noqa: SIM115
-        with f:
-            yield f
-            f.flush()
-            if hasattr(f, "fileno"):
-                with contextlib.suppress(Exception):
-                    os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | Path):
-    """Yield a fresh staging directory; on success it replaces ``path`` whole, on error it is removed.
-
-    Readers therefore see either the previous complete directory or the new complete one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
-    try:
-        yield staging
-        replace_dir(staging, path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def replace_dir(staging: str | Path, path: str | Path) -> None:
-    """Put the complete directory ``staging`` at ``path``, replacing any previous one whole.
-
-    The old directory is moved aside first (one rename each), so readers never see a mix of both.
-    """
-    staging, path = Path(staging), Path(path)
-    old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        os.replace(path, old)
-    os.replace(staging, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    """Atomic, pretty JSON (metrics files are read by people and by ``dvc metrics show``)."""
-    with atomic_write(path) as f:
-        json.dump(obj, f, ensure_ascii=False, indent=2, sort_keys=False, default=_json_default)
-        f.write("\n")
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "item"):  # numpy / torch scalars
-        return o.item()
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -288,15 +135,6 @@ class ExclusionWriter:
 # Deterministic helpers
 
 
-def file_md5(path: str | Path) -> str:
-    """MD5 of a file's bytes, read in 1 MiB chunks (what DVC records for a file)."""
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def stable_hash(text: str, n_bytes: int = 8) -> int:
     """A process-independent hash (Python's ``hash`` is salted per process)."""
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=n_bytes).digest(), "big")
@@ -317,8 +155,6 @@ def shard_of(key: str, world_size: int) -> int:
 # ---------------------------------------------------------------------------------------------------
 # Translation pairs (TALPCo layout: data_<iso3>.txt and data_eng.txt, `id<TAB>sentence`, aligned by id)
 
-PAIR_FILES = {"th": "data_tha.txt", "bo": "data_bod.txt", "zh-Hant": "data_zho-Hant.txt", "en": "data_eng.txt"}
-
 
 @dataclass
 class TranslationPair:
@@ -328,9 +164,13 @@ class TranslationPair:
 
 
 def read_translation_pairs(directory: str | Path, lang: str) -> list[TranslationPair]:
-    """Aligned target/English pairs from ``directory``; ``[]`` if this language has no pair file there."""
+    """Aligned target/English pairs from ``directory``; ``[]`` if this language has no pair file there
+    (each language's file name is its profile's ``pair_file``; ``data_<lang>.txt`` without one)."""
+    from langadapt.text.profiles import profile_value
+
     directory = Path(directory)
-    tgt_file, eng_file = directory / PAIR_FILES.get(lang, f"data_{lang}.txt"), directory / PAIR_FILES["en"]
+    tgt_file = directory / profile_value(lang, "pair_file", default=f"data_{lang}.txt")
+    eng_file = directory / profile_value("en", "pair_file", default="data_en.txt")
     if not tgt_file.exists() or not eng_file.exists():
         return []
 

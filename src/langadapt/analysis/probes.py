@@ -234,9 +234,9 @@ def collect(paths: dict[str, str | Path], texts: dict[str, list[str]], lang: str
     "lens": [share per layer], "n_tokens": n}}}`` for sets ``target`` and ``en``. Both sets go through
     a model in one padded batch, so its layers, embedding and head are each read once.
     """
-    from langadapt.text import LANG_SCRIPT, script_ratio
+    from langadapt.text import language_script, script_ratio
 
-    script = LANG_SCRIPT[lang]
+    script = language_script(lang)
     sets = {k: v for k, v in texts.items() if k in ("target", "en") and v}
     out: dict[str, Any] = {}
     for label, path in paths.items():
@@ -332,6 +332,6 @@ def run_probes(paths: dict[str, str | Path], cfg: Any, pairs: list[tuple[str, st
 
 
 def _script_name(lang: str) -> str:
-    from langadapt.text import LANG_SCRIPT
+    from langadapt.text import language_script
 
-    return LANG_SCRIPT.get(lang, lang)
+    return language_script(lang, default=lang)

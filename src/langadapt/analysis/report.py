@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from langadapt.analysis import figures
-from langadapt.records import atomic_write
+from langadapt.io import atomic_write
 
 TENSOR_COLUMNS = ["pair", "name", "layer", "kind", "numel", "w_norm", "dw_norm", "rel_change", "cosine",
                   "sigma_max", "stable_rank", "top_r_energy", "spectrum", "tied", "vocab_resized",

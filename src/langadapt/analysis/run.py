@@ -21,7 +21,7 @@ from typing import Any
 
 from langadapt.analysis.diff import SpectrumOptions, diff_checkpoints, open_stages, stage_pairs
 from langadapt.analysis.report import write_report
-from langadapt.records import atomic_dir, write_json
+from langadapt.io import atomic_dir, write_json
 
 
 def _pref_diff(cfg: Any, opts: SpectrumOptions, out: Path, progress: Any) -> dict[str, Any]:

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from langadapt.corpus.shards import ShardTask, local_map, merge_stats, run_shards
-from langadapt.records import ExclusionWriter, jsonl_files, read_documents, write_json, write_jsonl
+from langadapt.io import jsonl_files, write_json, write_jsonl
+from langadapt.records import ExclusionWriter, read_documents
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _BATCH_SHINGLES = 1 << 14  # shingles per matrix op: 16k x 128 permutations x 4 bytes = 8 MB

@@ -38,48 +38,25 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from langadapt.corpus.charsets import codec_name
 from langadapt.corpus.shards import ShardTask, merge_stats, run_shards
 from langadapt.errors import DataError
-from langadapt.records import Document, ExclusionWriter, stable_hash, write_json, write_jsonl
-from langadapt.text import LANG_SCRIPT, normalize, script_ratio
+from langadapt.io import write_json, write_jsonl
+from langadapt.records import Document, ExclusionWriter, stable_hash
+from langadapt.text import language_script, normalize, script_ratio
 
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------------
 # Charset handling
 
-_CHARSET_ALIASES = {
-    "tis-620": "cp874",
-    "tis620": "cp874",
-    "tis_620": "cp874",
-    "iso-8859-11": "cp874",
-    "iso8859-11": "cp874",
-    "iso_8859-11": "cp874",
-    "windows-874": "cp874",
-    "x-windows-874": "cp874",
-    "iso-8859-1": "cp1252",  # as browsers do (WHATWG encoding spec)
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "us-ascii": "cp1252",
-    "ascii": "cp1252",
-    "big5": "big5hkscs",  # a superset Taiwanese and Hong Kong pages rely on
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-}
 _HEADER_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([\w\-.:]+)", re.IGNORECASE)
 _META_CHARSET_RE = re.compile(rb"<meta[^>]+?charset\s*=\s*[\"']?\s*([\w\-.:]+)", re.IGNORECASE)
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
 def _codec(name: str | None) -> str | None:
-    if not name:
-        return None
-    name = name.strip().strip("\"'").lower()
-    name = _CHARSET_ALIASES.get(name, name)
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        return None
+    return codec_name(name)  # the one alias table: langadapt.corpus.charsets
 
 
 @functools.cache
@@ -189,7 +166,7 @@ def extract_shard(
     """Extract the records of ``task`` (one WARC file, one part of it) into ``out_dir``."""
     t0 = time.perf_counter()
     (warc,) = task.inputs
-    script = LANG_SCRIPT[lang]
+    script = language_script(lang)
     docs: list[Document] = []
     stats: Counter[str] = Counter()
     charsets: Counter[str] = Counter()

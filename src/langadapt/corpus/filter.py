@@ -27,7 +27,8 @@ from langadapt.corpus.langid import LanguageIdentifier
 from langadapt.corpus.pii import redact_pii
 from langadapt.corpus.quality import QualityFilter
 from langadapt.corpus.shards import ShardTask, merge_stats, run_shards
-from langadapt.records import ExclusionWriter, jsonl_files, read_documents, write_json, write_jsonl
+from langadapt.io import jsonl_files, write_json, write_jsonl
+from langadapt.records import ExclusionWriter, read_documents
 from langadapt.text import language_profile, words
 
 
@@ -60,7 +61,7 @@ class DocumentFilter:
     def apply(self, doc) -> tuple[str | None, dict[str, Any]]:
         if self.redact:
             # Redact first, so that exclusion files (kept for audits) hold no PII either.
-            doc.text, counts = redact_pii(doc.text)
+            doc.text, counts = redact_pii(doc.text, self.lang)
             self.pii_all.update(counts)
             if counts:
                 doc.meta["pii"] = dict(counts)

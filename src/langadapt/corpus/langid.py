@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from langadapt.errors import ConfigError
-from langadapt.text import LANG_SCRIPT, dominant_script, language_profile, script_ratio
+from langadapt.text import dominant_script, script_ratio
+from langadapt.text.profiles import profile_path, target_profile
 
 # Lingua is given at most this many characters: its confidence settles long before, and cost is linear.
 _LINGUA_CHARS = 10_000
@@ -64,9 +65,9 @@ class LanguageIdentifier:
         min_script_ratio: float | None = None,
         model_path: str | None = None,
     ):
-        prof = language_profile(lang)
+        prof = target_profile(lang)
         self.lang = lang
-        self.script = LANG_SCRIPT.get(lang, prof["script"])
+        self.script = prof["script"]
         self.min_score = min_score
         self.min_script_ratio = (
             prof["filter"].get("min_script_ratio", 0.5) if min_script_ratio is None else min_script_ratio
@@ -86,7 +87,7 @@ class LanguageIdentifier:
 
             for n in (self.lingua_name, *self.lingua_candidates):
                 if not hasattr(Language, n):
-                    raise ConfigError(f"text/languages/{lang}.yaml: langid: {n!r} is not a lingua language")
+                    raise ConfigError(f"{profile_path(lang)}: langid: {n!r} is not a lingua language")
 
     def identify(self, text: str) -> LangResult:
         not_lang = f"lang:not_{self.lang}"

@@ -50,7 +50,6 @@ _BULLETS = ("•", "-", "*", "‣", "⁃", "◦", "▪", "●", "○", "➢", "�
 _DIGIT_RE = re.compile(r"\d")
 # Not a letter/digit/space, and not inside the Thai or Tibetan blocks (tsheg and shad are part of
 # Tibetan writing, Thai vowel marks are not symbols), nor a combining accent.
-_SYMBOL_RE = re.compile(r"[^\w\s\u0e00-\u0e7f\u0f00-\u0fff\u0300-\u036f]")
 _LOREM_RE = re.compile(r"lorem ipsum", re.IGNORECASE)
 _ELLIPSIS_RE = re.compile(r"\.{3,}|…+")  # Gopher counts "..."; a run of dots is one ellipsis, not len/3
 _NUMBER_RE = re.compile(r"\d+(?:[.,:/]\d+)*")  # one number, as a reader counts it (any script's digits)
@@ -78,6 +77,9 @@ class QualityFilter:
         self.spam = {cat: [s.lower() for s in terms] for cat, terms in (prof.get("spam") or {}).items()}
         self.boilerplate = [s.lower() for s in prof.get("boilerplate") or []]
         self.line_end = tuple(prof.get("line_end_punct") or ())
+        # max_symbol_ratio counts what is not \w, space, or in the profile's not_symbols (a regex class body:
+        # the script's marks and signs, which \w misses); Latin combining marks without one
+        self.symbol_re = re.compile("[^\\w\\s" + prof.get("not_symbols", "\\u0300-\\u036f") + "]")
 
     def _on(self, key: str) -> bool:
         v = self.t.get(key)
@@ -190,7 +192,7 @@ class QualityFilter:
             if r > self.t["max_digit_ratio"]:
                 return "quality:digit_ratio", {"ratio": round(r, 4)}
         if self._on("max_symbol_ratio"):
-            r = len(_SYMBOL_RE.findall(prose)) / non_space
+            r = len(self.symbol_re.findall(prose)) / non_space
             if r > self.t["max_symbol_ratio"]:
                 return "quality:symbol_ratio", {"ratio": round(r, 4)}
         return None

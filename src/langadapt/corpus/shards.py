@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langadapt.records import replace_dir, write_json
+from langadapt.io import replace_dir, write_json
 
 MARKER_SUFFIX = ".done.json"
 

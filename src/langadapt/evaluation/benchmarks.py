@@ -141,7 +141,7 @@ def run_benchmarks(gen: Any, inputs: dict[str, Any], cfg: Params,
 def _score_ifeval(name: str, items: list[Any], outs: list[Any], prefix: str, baseline: dict[str, Any],
                   metrics: dict[str, Any], detail: dict[str, Any], model: str) -> list[dict[str, Any]]:
     """Score one IFEval benchmark into ``metrics``/``detail``; returns its generation records."""
-    from langadapt.evaluation.generation import generation_record, truncation
+    from langadapt.generation import generation_record, truncation
     from langadapt.ifeval import punkt, score_items
 
     gens = []
@@ -166,8 +166,8 @@ def _score_flores(flores: list[dict[str, Any]], g_to: list[Any], g_from: list[An
                   baseline: dict[str, Any], metrics: dict[str, Any], detail: dict[str, Any],
                   model: str) -> list[dict[str, Any]]:
     """Score FLORES translation both ways into ``metrics``/``detail``; returns its generation records."""
-    from langadapt.evaluation.generation import generation_record, truncation
     from langadapt.evaluation.translation import benchmark_prompt, extract_answer, translation_scores
+    from langadapt.generation import generation_record, truncation
 
     to = [extract_answer(g.text, lang, "to_en") for g in g_to]
     fr = [extract_answer(g.text, lang, "from_en") for g in g_from]

@@ -17,12 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-# One-word answers in the target language, in English, and the empty answer.
-CONSTANT_ANSWERS: dict[str, list[str]] = {
-    "th": ["ได้", "ok", ""],
-    "bo": ["ལགས།", "ok", ""],
-    "zh-Hant": ["好", "ok", ""],
-}
 IF_METRICS = ("ifeval_prompt_strict", "ifeval_prompt_loose", "ifeval_inst_strict", "ifeval_inst_loose",
               "multiturn_turn2_prompt_strict", "multiturn_turn2_prompt_loose",
               "multiturn_turn2_inst_strict", "multiturn_turn2_inst_loose")
@@ -44,7 +38,11 @@ def constant_baseline(ifeval: list[dict], multi_turn: list[dict], lang: str,
     from langadapt.evaluation.instruction import summarize_ifeval
     from langadapt.ifeval import score_ifeval
 
-    answers = list(answers if answers is not None else CONSTANT_ANSWERS.get(lang, ["ok", ""]))
+    if answers is None:  # one-word answers in the target language, in English, and the empty answer
+        from langadapt.text import profile_value
+
+        answers = profile_value(lang, "evaluation", "constant_answers", default=["ok", ""])
+    answers = list(answers)
     per: dict[str, dict[str, float]] = {}
     for a in answers:
         m: dict[str, float] = {}

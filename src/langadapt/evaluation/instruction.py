@@ -1,7 +1,7 @@
 """Instruction following (IFEval-style) and multi-turn constraint adherence in the target language.
 
 The eval set is either generated deterministically (``build_ifeval_set``: task x topic seeds from
-``evaluation/data/eval_prompts.yaml`` x one or two constraints, instruction texts from
+the language profile's ``evaluation.prompts`` x one or two constraints, instruction texts from
 ``langadapt.ifeval``) or read from a user file (``eval.ifeval_file``: Google IFEval
 ``{key, prompt, instruction_id_list, kwargs}`` or SEA-IFEval ``{id, prompts, metadata, kwargs}``
 records). Scoring is ``langadapt.ifeval.score_ifeval`` (prompt/instruction-level, strict/loose), the
@@ -18,24 +18,21 @@ the constraints active in turn 2.
 
 from __future__ import annotations
 
-import functools
 import random
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from langadapt.errors import DataError
 
-SEEDS_FILE = Path(__file__).parent / "data" / "eval_prompts.yaml"
 
-
-@functools.cache
 def _seeds(lang: str) -> dict[str, Any]:
-    data = yaml.safe_load(SEEDS_FILE.read_text(encoding="utf-8"))
-    if lang not in data:
-        raise DataError(f"{SEEDS_FILE}: no eval prompt seeds for language {lang!r} (have: {', '.join(data)})")
-    return data[lang]
+    """The ``evaluation.prompts`` section of the language's profile (tasks, topics, follow-ups, constraints)."""
+    from langadapt.text.profiles import profile_path, profile_value
+
+    seeds = profile_value(lang, "evaluation", "prompts")
+    if not isinstance(seeds, dict):
+        raise DataError(f"{profile_path(lang) or lang}: no evaluation.prompts (the eval prompt seeds of {lang!r})")
+    return seeds
 
 
 def usable_constraints(lang: str) -> list[dict[str, Any]]:
@@ -49,7 +46,7 @@ def usable_constraints(lang: str) -> list[dict[str, Any]]:
         if c["id"] in ok:
             out.append({"id": c["id"], "kwargs": dict(c.get("kwargs") or {})})
     if len(out) < 2:
-        raise DataError(f"{SEEDS_FILE}: fewer than two usable constraints for {lang!r}")
+        raise DataError(f"{lang}: fewer than two usable constraints in the profile's evaluation.prompts")
     return out
 
 

@@ -5,8 +5,8 @@ judged in both orders to cancel position bias. Off by default (``eval.judge`` un
     langadapt eval -s eval.judge=http://127.0.0.1:8000/v1 -s eval.judge_model=judge   # key: $OPENAI_API_KEY
     langadapt serve models/sft --port 8000 --model-name judge                          # a local endpoint to try it
 
-The judge prompts are written in the target language (Thai, Traditional Chinese; English for a language
-without a prompt here, noted in the output). Replies are parsed leniently (a JSON object, or
+The judge prompts are written in the target language (its profile's ``evaluation.judge``: Thai,
+Traditional Chinese; English's for a language without one, noted in the output). Replies are parsed leniently (a JSON object, or
 ``name: n`` lines; ``[[A]]``/``[[B]]``/``[[C]]`` for a verdict); a reply that does not parse is counted
 as ``unparsed``, never a crash and never a guessed score. Judged answers are the eval's target-language
 IFEval answers (``<model>/generations.jsonl``, task ``ifeval``), the first ``eval.judge_answers``.
@@ -26,90 +26,31 @@ from typing import Any
 
 DIMENSIONS = ("fluency", "relevance", "instruction_following", "helpfulness")
 
-# Per language: the scoring prompt (dimension names stay as JSON keys, so parsing is language-free) and
-# the pairwise prompt. {question} {answer} / {question} {a} {b} are filled in.
-PROMPTS: dict[str, dict[str, str]] = {
-    "th": {
-        "score": (
-            "คุณเป็นผู้ประเมินที่เป็นกลาง โปรดประเมินคำตอบของผู้ช่วย AI ต่อคำถามของผู้ใช้ด้านล่าง "
-            "ให้คะแนนแต่ละด้านเป็นจำนวนเต็มตั้งแต่ 0 ถึง 5:\n"
-            "- fluency: ความเป็นธรรมชาติและความถูกต้องของภาษาไทย (คำตอบที่ไม่ใช่ภาษาไทยได้ 0)\n"
-            "- relevance: ความเกี่ยวข้องกับคำถาม\n"
-            "- instruction_following: การทำตามข้อกำหนดทุกข้อในคำถาม\n"
-            "- helpfulness: ความเป็นประโยชน์โดยรวม\n"
-            "ตอบเป็น JSON บรรทัดเดียวเท่านั้น เช่น "
-            '{{"fluency": 3, "relevance": 4, "instruction_following": 2, "helpfulness": 3}}\n\n'
-            "[คำถาม]\n{question}\n\n[คำตอบ]\n{answer}"
-        ),
-        "pairwise": (
-            "คุณเป็นผู้ประเมินที่เป็นกลาง โปรดเปรียบเทียบคำตอบสองคำตอบต่อคำถามของผู้ใช้ด้านล่าง "
-            "พิจารณาการทำตามข้อกำหนด ความถูกต้อง ความเป็นประโยชน์ และความเป็นธรรมชาติของภาษาไทย "
-            "อย่าให้ลำดับหรือความยาวของคำตอบมีผลต่อการตัดสิน "
-            'ตอบด้วย "[[A]]" ถ้าคำตอบ A ดีกว่า "[[B]]" ถ้าคำตอบ B ดีกว่า หรือ "[[C]]" ถ้าเสมอกัน\n\n'
-            "[คำถาม]\n{question}\n\n[คำตอบ A]\n{a}\n\n[คำตอบ B]\n{b}"
-        ),
-    },
-    "zh-Hant": {
-        "score": (
-            "你是一位公正的評審。請評估下方 AI 助理對使用者問題的回答，每個面向給 0 到 5 的整數分數：\n"
-            "- fluency：繁體中文是否自然、正確（不是繁體中文的回答給 0）\n"
-            "- relevance：與問題的相關程度\n"
-            "- instruction_following：是否遵守問題中的每一項要求\n"
-            "- helpfulness：整體的幫助程度\n"
-            "只用一行 JSON 回答，例如 "
-            '{{"fluency": 3, "relevance": 4, "instruction_following": 2, "helpfulness": 3}}\n\n'
-            "[問題]\n{question}\n\n[回答]\n{answer}"
-        ),
-        "pairwise": (
-            "你是一位公正的評審。請比較下方兩個回答，考量是否遵守要求、正確性、幫助程度與繁體中文的流暢度；"
-            "不要讓回答的順序或長度影響判斷。"
-            '若回答 A 較好請回覆 "[[A]]"，回答 B 較好請回覆 "[[B]]"，平手請回覆 "[[C]]"。\n\n'
-            "[問題]\n{question}\n\n[回答 A]\n{a}\n\n[回答 B]\n{b}"
-        ),
-    },
-    "en": {
-        "score": (
-            "You are an impartial judge. Rate the AI assistant's answer to the user's question below on each "
-            "dimension with an integer from 0 to 5:\n"
-            "- fluency: how natural and correct the language is (an answer not in {language} gets 0)\n"
-            "- relevance: how relevant it is to the question\n"
-            "- instruction_following: whether it follows every requirement in the question\n"
-            "- helpfulness: overall helpfulness\n"
-            "Reply with one line of JSON only, e.g. "
-            '{{"fluency": 3, "relevance": 4, "instruction_following": 2, "helpfulness": 3}}\n\n'
-            "[Question]\n{question}\n\n[Answer]\n{answer}"
-        ),
-        "pairwise": (
-            "You are an impartial judge. Compare the two answers to the user's question below: requirements "
-            "followed, correctness, helpfulness and fluency in {language}. Do not let the order or the length "
-            'of the answers influence you. Reply "[[A]]" if answer A is better, "[[B]]" if answer B is better, '
-            'or "[[C]]" for a tie.\n\n'
-            "[Question]\n{question}\n\n[Answer A]\n{a}\n\n[Answer B]\n{b}"
-        ),
-    },
-}
-
 _JSON_OBJ = re.compile(r"\{[^{}]*\}", re.DOTALL)
 _VERDICT = re.compile(r"\[\[\s*([ABC])\s*\]\]")
 
 
 def prompts_for(lang: str) -> tuple[dict[str, str], str]:
-    """(prompts, language the prompts are in): the target language's, else English."""
-    return (PROMPTS[lang], lang) if lang in PROMPTS else (PROMPTS["en"], "en")
+    """(prompts, language the prompts are in): the target language's profile ``evaluation.judge``
+    (``score``: dimension names stay JSON keys, so parsing is language-free; ``pairwise``), else English's."""
+    from langadapt.text import profile_value
+
+    p = profile_value(lang, "evaluation", "judge")
+    return (p, lang) if p else (profile_value("en", "evaluation", "judge"), "en")
 
 
 def score_prompt(lang: str, question: str, answer: str) -> str:
-    from langadapt.evaluation.translation import LANGUAGE_NAMES
+    from langadapt.text import language_name
 
     p, _ = prompts_for(lang)
-    return p["score"].format(question=question, answer=answer, language=LANGUAGE_NAMES.get(lang, lang))
+    return p["score"].format(question=question, answer=answer, language=language_name(lang))
 
 
 def pairwise_prompt(lang: str, question: str, a: str, b: str) -> str:
-    from langadapt.evaluation.translation import LANGUAGE_NAMES
+    from langadapt.text import language_name
 
     p, _ = prompts_for(lang)
-    return p["pairwise"].format(question=question, a=a, b=b, language=LANGUAGE_NAMES.get(lang, lang))
+    return p["pairwise"].format(question=question, a=a, b=b, language=language_name(lang))
 
 
 def parse_scores(text: str) -> dict[str, int] | None:
@@ -173,7 +114,7 @@ def win_rate(judgements: Sequence[tuple[str, str, str | None]], model: str) -> d
 
 def _answers(eval_out: Path, model: str, limit: int) -> dict[Any, dict[str, Any]]:
     """The model's target-language IFEval answers by key (question, response)."""
-    from langadapt.records import read_jsonl
+    from langadapt.io import read_jsonl
 
     p = eval_out / model / "generations.jsonl"
     out: dict[Any, dict[str, Any]] = {}

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from langadapt.config import Params
+from langadapt.text import language_name, profile_value
 
 STAGE_ORDER = ("extract", "filter", "dedup", "tokenizer", "cpt", "synth", "sft", "pref", "diff", "eval")
 # Optional {paths.metrics}/reference.json: {"label": ..., "bpb": ...}: the model before the tokenizer stage
@@ -34,8 +35,6 @@ STAGE_ORDER = ("extract", "filter", "dedup", "tokenizer", "cpt", "synth", "sft",
 REFERENCE = "reference"
 MODEL_LABELS = {"base": "base", "cpt": "CPT", "sft": "SFT", "pref": "pref"}
 COLORS = {"base": "#9e9e9e", "cpt": "#1f77b4", "sft": "#d62728", "pref": "#2ca02c"}
-LANG_NAMES = {"th": "Thai", "bo": "Tibetan", "zh-Hant": "Traditional Chinese"}
-HF_LANG = {"th": "th", "bo": "bo", "zh-Hant": "zh"}
 
 # The bar-chart panels: (title, [(metric key, label)], y-axis label, lower is better)
 PANELS: list[tuple[str, list[tuple[str, str]], str, bool]] = [
@@ -447,7 +446,7 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
     final = final_model(results)
     m = results.get(final, {}) if final else {}
     name = cfg.report.model_name or f"{re.sub(r'[^A-Za-z0-9._-]+', '-', cfg.model.base.split('/')[-1])}-{lang}-sft"
-    lname = LANG_NAMES.get(lang, lang)
+    lname = language_name(lang)
 
     def metric(t: str, v: Any, label: str) -> dict[str, Any] | None:
         return {"type": t, "value": round(float(v), 4), "name": label} if isinstance(v, (int, float)) else None
@@ -479,7 +478,7 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
          metric("language_stability", m.get("stability"), "answers in the target script"),
          metric("code_switching_rate", m.get("code_switch_rate"), "code-switching rate")])
 
-    front: dict[str, Any] = {"language": [HF_LANG.get(lang, lang), "en"], "license": cfg.report.license}
+    front: dict[str, Any] = {"language": [profile_value(lang, "hf_code", default=lang), "en"], "license": cfg.report.license}
     base = cfg.model.base
     hub_base = base.count("/") == 1 and not base.startswith((".", "/")) and not Path(base).exists()
     if hub_base:
@@ -553,21 +552,21 @@ def model_card(cfg: Params, results: dict[str, dict[str, Any]], eval_detail: dic
 
 def run_report(cfg: Params, root: str | Path = ".") -> dict[str, Any]:
     """Build the report from whatever upstream stages produced; returns what it wrote."""
+    from langadapt.io import atomic_dir
     from langadapt.pref.report import pref_section
-    from langadapt.records import atomic_dir
 
     root = Path(root)
     stages = read_stage_metrics(root / cfg.paths.metrics)
     results = {k: v for k, v in stages.get("eval", {}).items() if isinstance(v, dict)}
     eval_dir = root / cfg.paths.eval
     detail, summary = _read_eval_outputs(eval_dir, results)
-    title = cfg.report.title
+    title = cfg.report.title or f"langadapt: {language_name(cfg.language.code)} adaptation of {cfg.model.base}"
     notes: list[str] = []
 
     with atomic_dir(root / cfg.paths.report) as out:
         doc = Doc()
         doc.h(1, title)
-        lname = LANG_NAMES.get(cfg.language.code, cfg.language.code)
+        lname = language_name(cfg.language.code)
         doc.p(f"Language: **{lname}** (`{cfg.language.code}`). Base model: `{cfg.model.base}`. "
               f"Checkpoints compared: {', '.join(MODEL_LABELS.get(m, m) for m in results) or 'none'}. "
               "Every number below is on held-out data the training stages never saw.")

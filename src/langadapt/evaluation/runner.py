@@ -98,7 +98,7 @@ def parse_rating(text: str) -> float | None:
 
 
 def _openai_teacher(url: str, model: str, cfg: Params, root: Path) -> Any:
-    from langadapt.synth.teachers import OpenAITeacher
+    from langadapt.generation import OpenAITeacher
 
     # greedy answers are deterministic: the request cache makes a killed or repeated run free
     return OpenAITeacher(url=url, model=model, api_key_env=cfg.eval.api_key_env, cache_dir=root / ".cache" / "eval")
@@ -148,8 +148,8 @@ def evaluate_model(
     import torch
 
     from langadapt.evaluation.benchmarks import run_benchmarks
-    from langadapt.evaluation.generation import HFGenerator
     from langadapt.evaluation.lm import bits_per_byte
+    from langadapt.generation import HFGenerator
     from langadapt.train.modeling import load_causal_lm
 
     lang, E = cfg.language.code, cfg.eval
@@ -231,7 +231,7 @@ def _generate_answers(gen: Any, inputs: dict[str, Any], lang: str, max_new_token
 
 def _answer_records(name: str, inputs: dict[str, Any], ans: _Answers) -> list[dict[str, Any]]:
     """The generations.jsonl records of the model's own eval sets, task by task."""
-    from langadapt.evaluation.generation import generation_record as rec
+    from langadapt.generation import generation_record as rec
 
     pairs, ifeval, mt = inputs["pairs"], inputs["ifeval"], inputs["multi_turn"]
     return (
@@ -251,8 +251,8 @@ def _answer_records(name: str, inputs: dict[str, Any], ans: _Answers) -> list[di
 
 def _score_translation(pairs: list[Any], ans: _Answers, lang: str, metrics: dict[str, Any],
                        detail: dict[str, Any]) -> None:
-    from langadapt.evaluation.generation import truncation
     from langadapt.evaluation.translation import clean_translation, translation_scores
+    from langadapt.generation import truncation
 
     if not pairs:
         return
@@ -267,8 +267,8 @@ def _score_translation(pairs: list[Any], ans: _Answers, lang: str, metrics: dict
 
 def _score_ifeval_prompts(ifeval: list[dict[str, Any]], ans: _Answers, lang: str, metrics: dict[str, Any],
                           detail: dict[str, Any]) -> None:
-    from langadapt.evaluation.generation import truncation
     from langadapt.evaluation.instruction import summarize_ifeval
+    from langadapt.generation import truncation
     from langadapt.ifeval import score_ifeval
 
     if not ifeval:
@@ -284,8 +284,8 @@ def _score_ifeval_prompts(ifeval: list[dict[str, Any]], ans: _Answers, lang: str
 def _score_multi_turn(mt: list[dict[str, Any]], ans: _Answers, lang: str, code_switch_threshold: float,
                       metrics: dict[str, Any], detail: dict[str, Any]) -> None:
     """Turn-2 adherence (overall and per mode: a constraint added or changed) and turn-2 stability."""
-    from langadapt.evaluation.generation import truncation
     from langadapt.evaluation.stability import language_stability
+    from langadapt.generation import truncation
     from langadapt.ifeval import score_ifeval
 
     if not mt:
@@ -314,8 +314,8 @@ def _score_multi_turn(mt: list[dict[str, Any]], ans: _Answers, lang: str, code_s
 def _score_stability_and_truncation(ans: _Answers, b_outs: list[Any], lang: str, code_switch_threshold: float,
                                     metrics: dict[str, Any], detail: dict[str, Any]) -> None:
     """Language stability of every answer meant to be in the target language; truncation of all answers."""
-    from langadapt.evaluation.generation import truncation
     from langadapt.evaluation.stability import language_stability
+    from langadapt.generation import truncation
 
     target_answers = ans.g_from + ans.g_if + ans.g_mt1 + ans.g_mt2
     if target_answers:
@@ -346,9 +346,9 @@ def _judge_multi_turn(judge: Any, cfg: Params, name: str, mt: list[dict[str, Any
 
 
 def _language_name(lang: str) -> str:
-    from langadapt.evaluation.translation import LANGUAGE_NAMES
+    from langadapt.text import language_name
 
-    return LANGUAGE_NAMES.get(lang, lang)
+    return language_name(lang)
 
 
 def plots_csv(results: dict[str, dict[str, Any]]) -> str:
@@ -366,7 +366,7 @@ def plots_csv(results: dict[str, dict[str, Any]]) -> str:
 def run_eval(cfg: Params, root: str | Path = ".", progress: Callable | None = None,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Evaluate every checkpoint present; write metrics, plots and details. Returns the summary."""
-    from langadapt.records import atomic_dir, atomic_write, write_json, write_jsonl
+    from langadapt.io import atomic_dir, atomic_write, write_json, write_jsonl
 
     root = Path(root)
     inputs = load_eval_inputs(cfg, root)

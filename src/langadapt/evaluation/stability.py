@@ -24,9 +24,9 @@ NEUTRAL_SCRIPTS = {"Common", "Inherited", "Unknown", "Zyyy", "Zinh", "Zzzz"}
 
 
 def target_script(lang: str) -> str:
-    from langadapt.text import LANG_SCRIPT
+    from langadapt.text import language_script
 
-    return LANG_SCRIPT.get(lang, "Latin")
+    return language_script(lang)
 
 
 def foreign_share(text: str, script: str) -> float:

@@ -18,16 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-# How BLEU/chrF++ tokenise text of each language: ("segment", sacrebleu tokenizer) where "segment"
-# means langadapt.text.words is applied first.
-SCRIPT_TOKENISATION: dict[str, tuple[bool, str]] = {
-    "th": (True, "none"),
-    "bo": (True, "none"),
-    "zh-Hant": (False, "zh"),
-    "en": (False, "13a"),
-}
 
-LANGUAGE_NAMES = {"th": "Thai", "bo": "Tibetan", "zh-Hant": "Traditional Chinese", "en": "English"}
+def bleu_tokenisation(lang: str) -> tuple[bool, str]:
+    """How BLEU/chrF++ tokenise text of ``lang``: (segment first with ``langadapt.text.words``, sacrebleu
+    tokenizer), from the profile's ``evaluation.bleu_segment`` / ``bleu_tokenize`` (default: no, 13a)."""
+    from langadapt.text import profile_value
+
+    return (bool(profile_value(lang, "evaluation", "bleu_segment", default=False)),
+            profile_value(lang, "evaluation", "bleu_tokenize", default="13a"))
 
 
 def segment_for_bleu(text: str, lang: str) -> str:
@@ -48,7 +46,7 @@ def translation_scores(hyps: Sequence[str], refs: Sequence[str], lang: str) -> d
         raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
     if not hyps:
         return {"chrf": None, "chrfpp": None, "bleu": None, "n": 0, "signatures": {}}
-    segment, tok = SCRIPT_TOKENISATION.get(lang, (False, "13a"))
+    segment, tok = bleu_tokenisation(lang)
     seg_h = [segment_for_bleu(h, lang) for h in hyps] if segment else list(hyps)
     seg_r = [segment_for_bleu(r, lang) for r in refs] if segment else list(refs)
     suffix = f"+seg:{lang}-words" if segment else ""
@@ -72,7 +70,9 @@ def translation_scores(hyps: Sequence[str], refs: Sequence[str], lang: str) -> d
 
 def translation_prompt(text: str, src: str, tgt: str) -> list[dict[str, str]]:
     """The chat messages asking for a translation (``Translate to English: ...``)."""
-    name = LANGUAGE_NAMES.get(tgt, tgt)
+    from langadapt.text import language_name
+
+    name = language_name(tgt)
     return [{"role": "user", "content": f"Translate to {name}: {text}"}]
 
 
@@ -91,11 +91,9 @@ def clean_translation(response: str) -> str:
 def seahelm_template(lang: str, direction: str) -> dict[str, str] | None:
     """SEA-HELM's zero-shot translation template of ``lang`` (``direction``: from_en | to_en) from the
     language's profile (``translation:``), or None when the profile has none."""
-    from langadapt.text.profiles import LANGUAGES_DIR, language_profile
+    from langadapt.text import profile_value
 
-    if not (LANGUAGES_DIR / f"{lang}.yaml").exists():
-        return None
-    return (language_profile(lang).get("translation") or {}).get(direction)
+    return profile_value(lang, "translation", direction)
 
 
 def benchmark_prompt(text: str, lang: str, direction: str) -> list[dict[str, str]]:
@@ -125,7 +123,7 @@ def extract_answer(response: str, lang: str, direction: str) -> tuple[str, bool]
 def read_flores(path: Any, lang: str, n: int) -> list[dict[str, str]]:
     """The first ``n`` FLORES-200 pairs ``{id, en, <lang>}`` of a JSONL file (SEA-HELM's devtest)."""
     from langadapt.errors import DataError
-    from langadapt.records import read_jsonl
+    from langadapt.io import read_jsonl
 
     out = []
     for i, rec in enumerate(read_jsonl(path), 1):

@@ -9,14 +9,13 @@
     langadapt ifeval score samples/data/th/ifeval-th.jsonl --responses answers.jsonl
 """
 
-from langadapt.ifeval.base import RELATIONS, SEMANTICS, InstructionError
+from langadapt.ifeval.base import RELATIONS, SEMANTICS, InstructionError, lang_data
 from langadapt.ifeval.language import is_language
 from langadapt.ifeval.readers import Item, parse_ifeval_record, parse_record, read_file, record_format
 from langadapt.ifeval.registry import (
     CONFLICT_GROUPS,
     GOOGLE_IDS,
     IFEVAL_IDS,
-    LANGS,
     REGISTRY,
     SEA_IDS,
     Constraint,
@@ -36,7 +35,6 @@ __all__ = [
     "CONFLICT_GROUPS",
     "GOOGLE_IDS",
     "IFEVAL_IDS",
-    "LANGS",
     "REGISTRY",
     "RELATIONS",
     "SEA_IDS",
@@ -52,6 +50,7 @@ __all__ = [
     "get",
     "instruction_text",
     "is_language",
+    "lang_data",
     "loose_variants",
     "normalize_kwargs",
     "parse_ifeval_record",

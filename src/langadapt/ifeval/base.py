@@ -24,10 +24,6 @@ from langadapt.errors import DataError
 
 RELATIONS = ("less than", "at least", "exactly")
 SEMANTICS = ("google", "sea", "langadapt")
-# Languages written without spaces between words: word counts need a segmenter, not \w+ or spaces.
-UNSPACED = ("th", "lo", "km", "my", "bo", "zh", "zh-Hant", "zh-Hans", "ja")
-# SEA-HELM's keyword rule: \b-delimited, case-insensitive for these; a plain regex search for the rest.
-SEA_SPACED = ("en", "id", "vi", "jv", "su", "ms")
 
 
 class InstructionError(DataError):
@@ -54,23 +50,35 @@ def compare(count: int, relation: str, n: int) -> bool:
 
 
 def base_lang(lang: str) -> str:
-    return lang.split("-")[0] if lang not in ("zh-Hant", "zh-Hans") else lang
+    """``th-TH`` -> ``th``; a code langadapt knows (``zh-Hant``, ``zh-Hans``) stays itself."""
+    from langadapt.text.profiles import profile_value
+
+    return lang if "-" not in lang or profile_value(lang, "script") else lang.split("-")[0]
 
 
 def unspaced(lang: str) -> bool:
-    return lang in UNSPACED or base_lang(lang) in UNSPACED
+    """Written without spaces between words (the profile's ``word_spacing: false``): word counts need a
+    segmenter, not \\w+ or spaces."""
+    from langadapt.text.profiles import word_spacing
+
+    return not word_spacing(base_lang(lang))
 
 
-@functools.cache
 def lang_data(lang: str) -> dict[str, Any]:
-    """The ``ifeval:`` section of ``langadapt/text/languages/<lang>.yaml`` (instruction texts, units,
-    relation phrases, constrained-response options, postscript markers, particles); {} for a language
-    without a profile (English texts are the code's defaults)."""
-    from langadapt.text.profiles import LANGUAGES_DIR, language_profile
+    """The ``ifeval:`` section of the language's profile (``text/languages/<lang>.yaml``: instruction
+    texts, units, relation phrases, constrained-response options, postscript markers, particles, SEA-HELM
+    rules; ``other_languages.yaml`` for a language without one); {} when there is none. English
+    (``en.yaml``) is the default of every text."""
+    from langadapt.text.profiles import language_dirs
 
-    if not (LANGUAGES_DIR / f"{lang}.yaml").exists():
-        return {}
-    return language_profile(lang).get("ifeval") or {}
+    return _lang_data(lang, language_dirs())
+
+
+@functools.lru_cache(maxsize=256)
+def _lang_data(lang: str, _dirs: tuple) -> dict[str, Any]:  # cached per profile directories; read-only
+    from langadapt.text.profiles import profile_value
+
+    return profile_value(base_lang(lang), "ifeval", default={}) or {}
 
 
 # --- words, sentences, paragraphs --------------------------------------------------------------------

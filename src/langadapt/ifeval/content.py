@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from langadapt.ifeval.base import Ctx, lang_data
@@ -19,13 +20,21 @@ def marker_pattern(marker: str) -> str:
     return re.escape(marker.lower()).replace(r"\.", r"\.\s?")
 
 
-def _markers() -> set[str]:
-    from langadapt.text.profiles import LANGUAGES_DIR
+def _markers() -> frozenset[str]:
+    """Every profile's ``ifeval.postscript_markers`` (English's: P.S., P.P.S)."""
+    from langadapt.text.profiles import language_dirs
 
-    out = {"P.S.", "P.P.S", "P.P.S."}
-    for p in LANGUAGES_DIR.glob("*.yaml"):
-        out.update(lang_data(p.stem).get("postscript_markers") or [])
-    return out
+    return _markers_in(language_dirs())
+
+
+@functools.lru_cache(maxsize=8)
+def _markers_in(_dirs: tuple) -> frozenset[str]:
+    from langadapt.text.profiles import known_languages
+
+    out: set[str] = set()
+    for code in known_languages():
+        out.update(lang_data(code).get("postscript_markers") or [])
+    return frozenset(out)
 
 
 def postscript(r: str, kw: dict, ctx: Ctx) -> bool:

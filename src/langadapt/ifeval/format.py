@@ -8,12 +8,11 @@ import re
 
 from langadapt.ifeval.base import Ctx, lang_data
 
-ENGLISH_OPTIONS = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
-
 
 def constrained_options(lang: str) -> tuple[str, ...]:
-    """The yes/no/maybe answers of ``lang`` (its profile's ``constrained_options``; SEA-IFEval's wording)."""
-    return tuple(lang_data(lang).get("constrained_options") or ENGLISH_OPTIONS)
+    """The yes/no/maybe answers of ``lang`` (its profile's ``constrained_options``; SEA-IFEval's wording;
+    English's, IFEval's own, where a language has none)."""
+    return tuple(lang_data(lang).get("constrained_options") or lang_data("en")["constrained_options"])
 
 
 def number_bullet_lists(r: str, kw: dict, ctx: Ctx) -> bool:
@@ -31,11 +30,11 @@ def number_bullet_lists(r: str, kw: dict, ctx: Ctx) -> bool:
 def constrained_response(r: str, kw: dict, ctx: Ctx) -> bool:
     value = r.strip()
     if ctx.semantics == "google":
-        options = ENGLISH_OPTIONS
+        options = constrained_options("en")
     elif ctx.semantics == "sea":
         options = constrained_options(ctx.lang)
     else:
-        options = ENGLISH_OPTIONS + constrained_options(ctx.lang)
+        options = constrained_options("en") + constrained_options(ctx.lang)
     return any(o in value for o in options)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import re
 
-from langadapt.ifeval.base import SEA_SPACED, Ctx, compare, is_ascii_wordlike, unspaced
+from langadapt.ifeval.base import Ctx, compare, is_ascii_wordlike, lang_data, unspaced
 
 
 def _word_spans(text: str, lang: str) -> list[str]:
@@ -26,7 +26,7 @@ def count_keyword(text: str, keyword: str, ctx: Ctx, whole_word: bool | None = T
         pat = r"\b" + keyword + r"\b" if whole_word else keyword
         return len(re.findall(pat, text, flags=re.IGNORECASE))
     if ctx.semantics == "sea":
-        if ctx.lang in SEA_SPACED:
+        if lang_data(ctx.lang).get("sea_keyword_boundaries"):  # SEA-HELM: en id vi jv su ms
             return len(re.findall(r"\b" + keyword + r"\b", text, flags=re.IGNORECASE))
         # SEA-HELM: existence/absence search case-sensitively in these languages, frequency does not
         return len(re.findall(keyword, text, flags=0 if whole_word is None else re.IGNORECASE))

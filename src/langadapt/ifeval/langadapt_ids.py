@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from langadapt.ifeval.base import Ctx, lang_data, words
+from langadapt.ifeval.base import Ctx, InstructionError, lang_data, words
 from langadapt.ifeval.language import is_language
 
 _LATIN_WORD = re.compile(r"[A-Za-z\u00C0-\u024F]+(?:['’-][A-Za-z\u00C0-\u024F]+)*")
@@ -15,7 +15,7 @@ _LATIN_WORD = re.compile(r"[A-Za-z\u00C0-\u024F]+(?:['’-][A-Za-z\u00C0-\u024F]
 def target_script_only(r: str, kw: dict, ctx: Ctx) -> bool:
     from langadapt import text as T
 
-    script = T.LANG_SCRIPT.get(ctx.lang, "Latin")
+    script = T.language_script(ctx.lang)
     if script == "Latin":
         return is_language(r, "en")
     return len(_LATIN_WORD.findall(r)) <= kw.get("allowance", 0) and T.dominant_script(r) == script
@@ -34,6 +34,10 @@ def polite_particle(r: str, kw: dict, ctx: Ctx) -> bool:
     holds "คะ" but is not a particle: a letter follows it."""
     from langadapt import text as T
 
+    table = lang_data(ctx.lang).get("polite_particles") or {}
+    if kw["which"] != "any" and kw["which"] not in table:
+        raise InstructionError(f"langadapt:polite_particle: which={kw['which']!r} is not one of "
+                               f"{', '.join([*table, 'any'])} (ifeval.polite_particles of {ctx.lang!r})")
     want = particles(ctx.lang, kw["which"])  # the language profile's ifeval.polite_particles
     if set(want) & set(T.words(r, ctx.lang)):
         return True
@@ -41,7 +45,7 @@ def polite_particle(r: str, kw: dict, ctx: Ctx) -> bool:
 
 
 def digits(r: str, kw: dict, ctx: Ctx) -> bool:
-    native = lang_data(ctx.lang).get("native_digits") or lang_data("th").get("native_digits", "")
+    native = lang_data(ctx.lang).get("native_digits", "")
     if kw["system"] == "arabic":
         return not any(c in native for c in r)
     return not re.search(r"[0-9]", r)

@@ -12,21 +12,24 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from langadapt.ifeval.base import Ctx
+from langadapt.ifeval.base import Ctx, lang_data
 
-# ISO 639-1 codes -> script; Latin-script ones are told apart by lingua.
-SCRIPT_OF_LANGUAGE = {
-    "th": "Thai", "bo": "Tibetan", "zh": "Han", "zh-Hant": "Han", "zh-Hans": "Han", "ja": "Han",
-    "ko": "Hangul", "ru": "Cyrillic", "bg": "Cyrillic", "uk": "Cyrillic", "sr": "Cyrillic",
-    "mk": "Cyrillic", "ar": "Arabic", "fa": "Arabic", "ur": "Arabic", "hi": "Devanagari",
-    "mr": "Devanagari", "ne": "Devanagari", "bn": "Bengali", "pa": "Gurmukhi", "gu": "Gujarati",
-    "ta": "Tamil", "te": "Telugu", "kn": "Kannada", "ml": "Malayalam", "el": "Greek", "he": "Hebrew",
-    "ka": "Georgian", "hy": "Armenian", "km": "Khmer", "lo": "Lao", "my": "Myanmar", "si": "Sinhala",
-    "am": "Ethiopic",
-}
-# Latin-script languages lingua tells apart (a small set keeps the model load to a few seconds)
-LATIN_LANGUAGES = ("en", "de", "fr", "es", "pt", "it", "nl", "id", "ms", "vi", "tl", "sw", "tr", "pl",
-                   "sv", "fi", "jv", "su")
+# A language's script is its profile's ``script`` (``text/other_languages.yaml`` for the ~50 languages
+# IFEval asks for that langadapt has no profile of); Latin-script languages are told apart by lingua,
+# over the languages whose data says ``ifeval.lingua_latin`` (a small set keeps the model load short).
+
+
+def latin_languages() -> tuple[str, ...]:
+    from langadapt.text.profiles import language_dirs
+
+    return _latin_languages(language_dirs())
+
+
+@functools.lru_cache(maxsize=8)
+def _latin_languages(_dirs: tuple) -> tuple[str, ...]:
+    from langadapt.text.profiles import profile_codes
+
+    return tuple(profile_codes("ifeval", "lingua_latin"))
 
 
 @functools.cache
@@ -36,7 +39,7 @@ def _latin_detector() -> Any:
     except ImportError:  # pragma: no cover - lingua is a corpus dependency
         return None
     langs = []
-    for c in LATIN_LANGUAGES:
+    for c in latin_languages():
         try:
             langs.append(Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())))
         except (AttributeError, ValueError):
@@ -46,17 +49,17 @@ def _latin_detector() -> Any:
 
 def _latin_language_ok(text: str, code: str) -> bool:
     """lingua's confidence in ``code``: the top language, or at least 0.25 (short texts are ambiguous;
-    IFEval likewise counts an undecidable text as following the instruction). Indonesian and Malay
-    are accepted for each other, as SEA-HELM does."""
+    IFEval likewise counts an undecidable text as following the instruction). A language's
+    ``ifeval.accept_also`` is accepted for it (Indonesian and Malay for each other, as SEA-HELM does)."""
     det = _latin_detector()
-    if det is None or code not in LATIN_LANGUAGES:
+    if det is None or code not in latin_languages():
         return True
     values = det.compute_language_confidence_values(text)
     if not values:
         return True
     conf = {v.language.iso_code_639_1.name.lower(): v.value for v in values}
     top = values[0].language.iso_code_639_1.name.lower()
-    ok = {code} | ({"id", "ms"} if code in ("id", "ms") else set())
+    ok = {code, *(lang_data(code).get("accept_also") or ())}
     return top in ok or max(conf.get(c, 0.0) for c in ok) >= 0.25
 
 
@@ -88,13 +91,11 @@ def is_language(text: str, code: str, ctx: Ctx | None = None) -> bool:
         return True if got is None else got == code  # IFEval: an undecidable text passes
     from langadapt import text as T
 
-    script = SCRIPT_OF_LANGUAGE.get(code, "Latin")
+    script = T.language_script(code)
     dom = T.dominant_script(text)
     if dom in (None, "Common"):
         return False
-    if script == "Han" and code == "ja":
-        return dom in ("Han", "Hiragana", "Katakana")
-    if dom != script:
+    if dom not in (lang_data(code).get("response_scripts") or (script,)):  # Japanese: Han, kana
         return False
     if script == "Latin":
         return _latin_language_ok(text, code.lower())

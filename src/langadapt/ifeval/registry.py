@@ -25,10 +25,7 @@ from langadapt.ifeval import (
     length,
     startend,
 )
-from langadapt.ifeval import texts_en as EN
 from langadapt.ifeval.base import RELATIONS, SEMANTICS, Ctx, InstructionError, lang_data
-
-LANGS = ("th", "en", "bo", "zh-Hant")
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,7 @@ class Constraint:
     unit: str | None = None  # count unit of `{rel}` in the instruction text
     count_key: str | None = None
     relation_key: str | None = None
-    languages: tuple[str, ...] = LANGS  # where langadapt generates it
+    needs: str | None = None  # generated only in languages whose profile has this ``ifeval:`` key
     sets: tuple[str, ...] = ("google",)  # the published sets that have it: google, sea
     one_of: tuple[str, ...] = ()  # exactly one of these kwargs (Google and SEA name one kwarg two ways)
 
@@ -107,10 +104,11 @@ _ALL = [
     Constraint("langadapt:target_script_only", {"allowance": Kwarg("int", required=False, default=0)},
                langadapt_ids.target_script_only, sets=_L),
     Constraint("langadapt:polite_particle",
-               {"which": Kwarg("str", required=False, default="any", choices=("khrap", "kha", "any"))},
-               langadapt_ids.polite_particle, languages=("th",), sets=_L),
+               {"which": Kwarg("str", required=False, default="any")},  # a key of ifeval.polite_particles, or any
+               langadapt_ids.polite_particle, needs="polite_particles", sets=_L),
+    # "thai": the language's own digits (ifeval.native_digits; the value keeps the name of the first one)
     Constraint("langadapt:digits", {"system": Kwarg("str", choices=("thai", "arabic"))}, langadapt_ids.digits,
-               languages=("th",), sets=_L),
+               needs="native_digits", sets=_L),
     Constraint("langadapt:word_count_range", {"min_words": INT, "max_words": INT}, langadapt_ids.word_count_range,
                sets=_L),
     Constraint("langadapt:start_checker", {"start_phrase": STR}, langadapt_ids.start_checker, sets=_L),
@@ -139,7 +137,7 @@ def generatable(lang: str) -> list[str]:
     language only ids SEA-IFEval knows (its checkers are the reference for them) or langadapt:*."""
     out = []
     for cid, c in REGISTRY.items():
-        if lang not in c.languages:
+        if c.needs and not lang_data(lang).get(c.needs):
             continue
         if lang != "en" and not ({"sea", "langadapt"} & set(c.sets)):
             continue
@@ -234,48 +232,51 @@ def _texts(lang: str) -> dict[str, str]:
     return lang_data(lang).get("texts") or {}
 
 
+def _english(key: str) -> Any:
+    """English's value of an ``ifeval:`` key (text/languages/en.yaml): the default of every language."""
+    return lang_data("en")[key]
+
+
 def _rel(lang: str, relation: str, n: int, unit: str) -> str:
     d = lang_data(lang)
-    units = d.get("units") or EN.UNITS
-    phrases = d.get("relations") or EN.RELATION_PHRASES
-    return phrases[relation].format(n=n, unit=units.get(unit, EN.UNITS[unit]))
+    units = d.get("units") or _english("units")
+    phrases = d.get("relations") or _english("relations")
+    return phrases[relation].format(n=n, unit=units.get(unit, _english("units")[unit]))
 
 
 def instruction_text(instruction_id: str, kwargs: dict[str, Any] | None, lang: str) -> str:
     """The instruction asking for this constraint, in ``lang`` (its profile's ``ifeval.texts``; English
-    where a language has none)."""
+    (``en.yaml``) where a language has none)."""
     c = get(instruction_id)
     kw = normalize_kwargs(instruction_id, kwargs)
     key = instruction_id
     if instruction_id == "langadapt:target_script_only" and kw.get("allowance", 0) == 0:
         key = "langadapt:target_script_only#0"
     tl = lang if key in _texts(lang) else "en"
-    d = lang_data(tl) if tl != "en" else {}
+    d = lang_data(tl)
     ctx: dict[str, Any] = dict(kw)
     if c.unit and c.count_key and c.relation_key:
         ctx["rel"] = _rel(tl, kw[c.relation_key], kw[c.count_key], c.unit)
-    sep = d.get("list_sep", EN.LIST_SEP)
+    sep = d.get("list_sep", _english("list_sep"))
     for k in ("keywords", "forbidden_words"):
         if k in kw:
             ctx[k] = sep.join(f'"{i}"' for i in kw[k])
     code = kw.get("language") or kw.get("response_language")
     if code:
-        names = d.get("language_names") or EN.LANGUAGE_NAMES
-        ctx["language_name"] = names.get(code, EN.LANGUAGE_NAMES.get(code, code))
+        names = d.get("language_names") or _english("language_names")
+        ctx["language_name"] = names.get(code, _english("language_names").get(code, code))
         ctx["language"] = code
     if instruction_id == "detectable_format:constrained_response":
         ctx["options"] = " / ".join(f'"{o}"' for o in format.constrained_options(tl))
-    if instruction_id == "langadapt:polite_particle":
-        ctx["particles"] = "/".join(langadapt_ids.particles("th" if tl == "en" else tl, kw["which"])
-                                    or langadapt_ids.particles("th", kw["which"]))
+    if instruction_id == "langadapt:polite_particle":  # the particles of the language asked for
+        ctx["particles"] = "/".join(langadapt_ids.particles(lang, kw["which"]))
     if instruction_id == "langadapt:digits":
-        ctx["digits"] = (d.get("digit_names") or EN.DIGIT_NAMES)[kw["system"]]
+        ctx["digits"] = (d.get("digit_names") or _english("digit_names"))[kw["system"]]
     if "section_title" in kw:
         ctx["section_spliter"] = kw["section_title"]
-    texts = _texts(tl) if tl != "en" else EN.TEXTS
-    template = texts.get(key) or EN.TEXTS.get(key)
+    template = _texts(tl).get(key) or _texts("en").get(key)
     if template is None:
-        raise InstructionError(f"{instruction_id}: no instruction text (add it to texts_en.TEXTS)")
+        raise InstructionError(f"{instruction_id}: no instruction text (add it to text/languages/en.yaml ifeval.texts)")
     return template.format(**ctx)
 
 

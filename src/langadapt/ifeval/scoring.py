@@ -12,12 +12,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from langadapt.errors import DataError
-from langadapt.ifeval.base import SEMANTICS, InstructionError
+from langadapt.ifeval.base import SEMANTICS, InstructionError, lang_data
 from langadapt.ifeval.language import is_language
 from langadapt.ifeval.readers import Item, parse_record
 from langadapt.ifeval.registry import verify
-
-SEA_SKIP_WORDS = ("th", "lo", "km", "my")
 
 
 def default_semantics(fmt: str) -> str:
@@ -61,7 +59,7 @@ def score_items(items: Iterable[Item], *, semantics: str | None = None, keep_res
         langs.add(it.lang)
         strict_list, loose_list, kept = [], [], []
         for cid, kw in zip(it.ids, it.kwargs):
-            if sem == "sea" and cid == "length_constraints:number_words" and it.lang in SEA_SKIP_WORDS:
+            if sem == "sea" and cid == "length_constraints:number_words" and lang_data(it.lang).get("sea_skips_number_words"):
                 excluded[cid] += 1
                 continue
             s = verify(cid, kw, it.response, it.lang, prompt=it.prompt, strict=True, semantics=sem)

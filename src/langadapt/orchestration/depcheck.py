@@ -15,7 +15,8 @@ own functions it calls by name (e.g. a shared ``_run_stage``). Other commands' b
 are not roots. From there the closure follows every ``langadapt`` import of every reached module (top
 level and function bodies alike: conservative), with the ``__init__.py`` of each package on the way.
 A module that names a non-package subdirectory of its package in a string literal
-(``Path(__file__).parent / "languages"``) also depends on the data files in it. Imports done by
+(``Path(__file__).parent / "languages"``) also depends on the data files in it, and one that names a
+non-Python file beside it (``"other_languages.yaml"``) on that file. Imports done by
 ``importlib`` with a computed name are not seen.
 
 ``src/`` entries of dvc.yaml are compared exactly: a directory entry stands for every file under it
@@ -116,7 +117,8 @@ class SourceTree:
         return self._imports[path]
 
     def data_files(self, path: Path) -> set[Path]:
-        """Files of non-package subdirectories of the module's package that it names in a string literal."""
+        """Files of non-package subdirectories of the module's package, and its non-Python files, that it
+        names in a string literal."""
         if path not in self._data:
             self._data[path] = self._data_files(path)
         return self._data[path]
@@ -129,6 +131,8 @@ class SourceTree:
         for sub in pkg_dir.iterdir():
             if sub.is_dir() and sub.name in names and not (sub / "__init__.py").exists():
                 out.update(f for f in _files_under(sub))
+            elif sub.is_file() and sub.name in names and sub.suffix != ".py":
+                out.add(sub)
         return out
 
     def closure(self, roots: set[str], pinned: frozenset[Path] = frozenset()) -> set[Path]:
@@ -405,7 +409,7 @@ def _is_key(line: str) -> bool:
 
 def write(root: Path, dvc_yaml: Path | None = None, *, app: Any) -> list[StageDeps]:
     """Rewrite dvc.yaml's src/ deps to the derived ones (atomically); returns the results before."""
-    from langadapt.records import atomic_write
+    from langadapt.io import atomic_write
 
     dvc_yaml = dvc_yaml or root / "dvc.yaml"
     results = derive(root, dvc_yaml, app=app)

@@ -23,7 +23,7 @@ from typing import Any
 
 from langadapt.config import Params, parse_params
 from langadapt.errors import LangadaptError
-from langadapt.records import file_md5
+from langadapt.io import file_md5
 
 TRAINING_STAGES = ("cpt", "sft", "pref")
 

@@ -8,7 +8,7 @@ Each round (``pref.rounds``) runs sample -> verify -> train from the latest poli
 
 1. sample: the policy (round 0: the SFT model) answers the held-out synth prompts that carry constraints
    (``records.is_heldout``: never SFT-trained on), ``pref.samples_per_prompt`` answers each at
-   ``pref.temperature``, in batches (``langadapt.synth.teachers.HFTeacher``, seeded by seed + round);
+   ``pref.temperature``, in batches (``langadapt.generation.HFGenerator``, seeded by seed + round);
 2. verify: every answer is checked per constraint and for language stability
    (``langadapt.pref.feedback``); it is desirable when every check holds. The records
    (``round_<r>/samples.jsonl``) keep each constraint's outcome, so the data can be audited and reused;
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from langadapt.errors import ConfigError
-from langadapt.records import atomic_dir, atomic_write, read_jsonl, write_json, write_jsonl
+from langadapt.io import atomic_dir, atomic_write, read_jsonl, write_json, write_jsonl
 
 ROUND_DONE = "round.json"
 HF_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -85,15 +85,15 @@ def sample_round(policy: Path, prompts: list[dict[str, Any]], cfg: Any, seed: in
     """``samples_per_prompt`` answers per prompt from ``policy``, each with its verifier feedback."""
     import torch
 
+    from langadapt.generation import HFGenerator
     from langadapt.pref.feedback import feedback
-    from langadapt.synth.teachers import HFTeacher
     from langadapt.train.modeling import load_causal_lm
 
     P, lang = cfg.pref, cfg.language.code
     model, tok = load_causal_lm(policy, trust_remote_code=cfg.model.trust_remote_code)
     if torch.cuda.is_available():
         model.to("cuda")
-    teacher = HFTeacher(policy, model=model, tokenizer=tok, batch_size=P.batch_size, seed=seed)
+    teacher = HFGenerator(model.eval(), tok, batch_size=P.batch_size, seed=seed)
     convs = [p["messages"] for p in prompts for _ in range(P.samples_per_prompt)]
     gens = []
     for i in range(0, len(convs), P.batch_size):

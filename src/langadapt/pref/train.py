@@ -99,7 +99,7 @@ def _train_loop(config: dict[str, Any]) -> None:
     from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
     from transformers import TrainerCallback
 
-    from langadapt.records import read_jsonl
+    from langadapt.io import read_jsonl
     from langadapt.train.modeling import load_causal_lm
 
     torch.set_num_threads(max(1, int(config["threads"])))

@@ -23,7 +23,8 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from langadapt.ifeval import CONFLICT_GROUPS, conflict_group, generatable
+from langadapt.generation import Generation
+from langadapt.ifeval import CONFLICT_GROUPS, conflict_group, generatable, lang_data
 from langadapt.records import SFTExample
 from langadapt.synth.common import (
     NearDuplicateFilter,
@@ -36,7 +37,7 @@ from langadapt.synth.common import (
     templates,
     verify_all,
 )
-from langadapt.synth.teachers import Generation, Teacher
+from langadapt.synth.teachers import Teacher
 
 SOURCE = "autoif"
 
@@ -86,11 +87,15 @@ _KWARG_SAMPLERS: dict[str, Callable[[random.Random, dict[str, Any], str, Sequenc
         "num_placeholders": rng.randint(1, 3)},
     "langadapt:target_script_only": lambda rng, tpl, rel, topic, lang: {
         "allowance": rng.randint(0, 2)} if lang != "en" else None,
-    "langadapt:polite_particle": lambda rng, tpl, rel, topic, lang: {
-        "which": rng.choice(["khrap", "kha"])} if lang == "th" else None,
+    "langadapt:polite_particle": lambda rng, tpl, rel, topic, lang: _polite_particle(rng, lang),
     "langadapt:digits": lambda rng, tpl, rel, topic, lang: {
-        "system": rng.choice(["thai", "arabic"])} if lang == "th" else None,
+        "system": rng.choice(["thai", "arabic"])} if lang_data(lang).get("native_digits") else None,
 }
+
+
+def _polite_particle(rng: random.Random, lang: str) -> dict[str, Any] | None:
+    which = list(lang_data(lang).get("polite_particles") or [])  # the profile's particle sets
+    return {"which": rng.choice(which)} if which else None
 
 
 def _word_count_range(rng: random.Random) -> dict[str, Any]:

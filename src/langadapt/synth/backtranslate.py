@@ -132,7 +132,7 @@ def _reshape(passage: str, fmt: str, lang: str, title: str | None) -> tuple[str,
             if len(sents) < 4:
                 return None
             half = len(sents) // 2
-            joiner = "" if lang == "zh-Hant" else " "
+            joiner = tpl.get("sentence_joiner", " ")
             groups = [joiner.join(sents[:half]), joiner.join(sents[half:])]
         groups = groups[:4]
         spliter = tpl["section_spliter"]
@@ -206,8 +206,7 @@ def candidate_constraints(r: str, lang: str, rng: Any, other_words: list[str]) -
         groups["edges"].append({"id": "startend:end_checker", "kwargs": {"end_phrase": end}})
     if "," not in r and "，" not in r and "、" not in r:
         groups["style"].append({"id": "punctuation:no_comma", "kwargs": {}})
-    if lang == "th":
-        groups["style"] += _thai_style(r)
+    groups["style"] += _native_style(r, lang)
     if lang != "en":
         n_latin = len(_LATIN_WORD.findall(r))
         if n_latin <= 3:
@@ -221,19 +220,22 @@ def candidate_constraints(r: str, lang: str, rng: Any, other_words: list[str]) -
     return {g: [c for c in cs if c["id"] in ok and verify(c["id"], c["kwargs"], r, lang)] for g, cs in groups.items()}
 
 
-def _thai_style(r: str) -> list[dict[str, Any]]:
-    """Thai-only style facts of ``r``: one digit system, a polite particle (a word, not a substring:
+def _native_style(r: str, lang: str) -> list[dict[str, Any]]:
+    """Style facts of ``r`` for a language whose profile has them (``ifeval.native_digits``,
+    ``ifeval.polite_particles``; Thai): one digit system, a polite particle (a word, not a substring:
     "คะแนน" (score) is not the particle "คะ"; the verifier decides)."""
-    from langadapt.ifeval import verify
+    from langadapt.ifeval import lang_data, verify
 
+    d = lang_data(lang)
     out = []
-    has_arabic = bool(re.search(r"[0-9]", r))
-    has_thai = bool(re.search("[๐-๙]", r))
-    if has_arabic != has_thai:
-        out.append({"id": "langadapt:digits", "kwargs": {"system": "arabic" if has_arabic else "thai"}})
-    for which in ("khrap", "kha"):
+    if native := d.get("native_digits"):
+        has_arabic = bool(re.search(r"[0-9]", r))
+        has_native = any(c in native for c in r)
+        if has_arabic != has_native:  # the kwarg value "thai" names the language's own digits
+            out.append({"id": "langadapt:digits", "kwargs": {"system": "arabic" if has_arabic else "thai"}})
+    for which in d.get("polite_particles") or {}:
         c = {"id": "langadapt:polite_particle", "kwargs": {"which": which}}
-        if verify(c["id"], c["kwargs"], r, "th"):
+        if verify(c["id"], c["kwargs"], r, lang):
             out.append(c)
             break
     return out
@@ -265,7 +267,7 @@ def _task(lang: str, rng: Any, title: str | None, topic_words: list[str]) -> str
     genre = rng.choice(tpl["genres"])
     if title:
         return rng.choice(tpl["task_with_title"]).format(genre=genre, title=title)
-    quote = {"en": '"{}"', "zh-Hant": "「{}」"}.get(lang, "“{}”")
+    quote = tpl.get("topic_quote", "“{}”")
     topic = tpl.get("topic_joiner", " ").join(quote.format(w) for w in topic_words)
     return rng.choice(tpl["task_with_topic"]).format(genre=genre, topic=topic)
 

@@ -1,4 +1,5 @@
-"""Pieces every synth source shares: per-language templates (data, in templates/<code>.yaml), the
+"""Pieces every synth source shares: per-language templates (data: the ``synth:`` section of
+``text/languages/<code>.yaml``), the
 language-stability check, near-duplicate removal, constraint kwargs sampling and the stats that end up in
 metrics/synth.json (kept/dropped counts by source and reason, per-constraint pass rates).
 """
@@ -6,32 +7,23 @@ metrics/synth.json (kept/dropped counts by source and reason, per-constraint pas
 from __future__ import annotations
 
 import collections
-import functools
 import itertools
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from langadapt.errors import ConfigError
 from langadapt.records import SFTExample, stable_hash
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
-
-
-@functools.cache
-def _templates(lang: str) -> dict[str, Any]:
-    path = TEMPLATES_DIR / f"{lang}.yaml"
-    if not path.exists():
-        known = ", ".join(sorted(p.stem for p in TEMPLATES_DIR.glob("*.yaml")))
-        raise ConfigError(f"{path}: no synth templates for language {lang!r} (known: {known})")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
 
 def templates(lang: str) -> dict[str, Any]:
-    return _templates(lang)
+    """The ``synth:`` section of the language's profile (task phrasings, seeds, phrases, keyword rules)."""
+    from langadapt.text.profiles import language_profile, profile_path
+
+    tpl = language_profile(lang).get("synth")
+    if not isinstance(tpl, dict):
+        raise ConfigError(f"{profile_path(lang)}: no `synth:` section (the synth prompt templates of {lang!r})")
+    return tpl
 
 
 def rng_for(seed: int, *parts: str) -> random.Random:
@@ -40,9 +32,9 @@ def rng_for(seed: int, *parts: str) -> random.Random:
 
 
 def target_script(lang: str) -> str:
-    from langadapt.text import LANG_SCRIPT
+    from langadapt.text import language_script
 
-    return LANG_SCRIPT.get(lang, "Latin")
+    return language_script(lang)
 
 
 def language_stable(text: str, lang: str, min_ratio: float) -> bool:
@@ -146,31 +138,27 @@ def example_id(source: str, *parts: str) -> str:
 
 
 # Shared by AutoIF, back-translation and translation (one home: no import loop between the sources).
-_EN_STOP = {"the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "is", "are", "was", "were", "be",
-            "it", "that", "this", "with", "as", "by", "at", "from", "has", "have", "had", "not", "but"}
 
 
 def _stop_words(lang: str) -> set[str]:
-    if lang == "en":
-        return _EN_STOP
-    try:
-        from langadapt.text import language_profile
+    from langadapt.text.profiles import profile_value
 
-        return set(language_profile(lang).get("stop_words") or [])
-    except Exception:  # noqa: BLE001 - a missing profile only means no stop words
-        return set()
+    return set(profile_value(lang, "stop_words", default=[]) or [])  # no profile: no stop words
 
 
 def salient_words(words: list[str], lang: str, text: str | None = None) -> list[str]:
-    """Content words (not stop words, not numbers, at least 2 characters; Thai at least 4), by frequency.
-    Tibetan syllables and Han characters are too small to be keywords: their adjacent pairs are used
-    (joined as written: tsheg for Tibetan, nothing for Han; kept only if the text has them)."""
+    """Content words (not stop words, not numbers, at least ``synth.keyword_min_chars`` characters, default
+    2), by frequency. Where a word is too small to be a keyword (Tibetan syllables, Han characters) the
+    profile's ``synth.keyword_pairs`` is set: adjacent pairs joined by it (as written: tsheg for Tibetan,
+    nothing for Han) are used instead, kept only if the text has them."""
+    from langadapt.text.profiles import profile_value
+
     stop = _stop_words(lang)
-    if lang in ("bo", "zh-Hant"):
-        sep = "་" if lang == "bo" else ""
+    sep = profile_value(lang, "synth", "keyword_pairs")
+    if sep is not None:
         pairs = [a + sep + b for a, b in itertools.pairwise(words)]
         words = [w for w in pairs if text is None or w in text]
-    min_len = 4 if lang == "th" else 2  # short Thai words are mostly function words (ทุก, ได้, ให้)
+    min_len = profile_value(lang, "synth", "keyword_min_chars", default=2)
     counts: dict[str, int] = {}
     for w in words:
         if len(w) < min_len or w in stop or w.isdigit() or not any(ch.isalpha() for ch in w):
@@ -182,11 +170,11 @@ def salient_words(words: list[str], lang: str, text: str | None = None) -> list[
 def _kwarg_values(constraints: list[dict[str, Any]]) -> list[str]:
     vals: list[str] = []
     for c in constraints:
-        for v in c["kwargs"].values():
+        for k, v in c["kwargs"].items():
             if isinstance(v, list):
                 vals += [str(x) for x in v]
-            elif isinstance(v, (int, str)) and v not in ("at least", "less than", "khrap", "kha", "any",
-                                                             "thai", "arabic"):
+            # a particle set (`which`) or a digit system (`system`) is named, not quoted, in the text
+            elif isinstance(v, (int, str)) and k not in ("which", "system") and v not in ("at least", "less than"):
                 vals.append(str(v))
     return vals
 

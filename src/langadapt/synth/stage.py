@@ -21,15 +21,8 @@ from typing import Any
 
 from langadapt.config import Params
 from langadapt.errors import ConfigError, DataError
-from langadapt.records import (
-    atomic_dir,
-    atomic_write,
-    read_documents,
-    read_jsonl,
-    read_translation_pairs,
-    write_json,
-    write_jsonl,
-)
+from langadapt.io import atomic_dir, atomic_write, read_jsonl, write_json, write_jsonl
+from langadapt.records import read_documents, read_translation_pairs
 from langadapt.synth.common import SynthStats
 
 

@@ -1,54 +1,28 @@
-"""Teachers: the models that write and answer synthetic instructions, behind one Protocol.
+"""Teachers: the models that write and answer synthetic instructions, behind one Protocol
+(``langadapt.generation.Generator``, where both kinds live: ``HFGenerator`` and ``OpenAITeacher``).
 
-    teacher = HFTeacher("models/cpt")                                     # local transformers generate
+    teacher = HFTeacher("models/cpt")                                     # a local checkpoint
     teacher = OpenAITeacher("http://127.0.0.1:8000/v1", "tiny", "OPENAI_API_KEY", cache_dir=".cache/teacher")
     gens = teacher.generate([[{"role": "user", "content": "สวัสดี"}]], max_new_tokens=64, temperature=0.7)
     gens[0].text, gens[0].finish_reason, gens[0].completion_tokens
-
-``OpenAITeacher`` talks to any OpenAI-compatible ``/v1/chat/completions`` (vLLM, TGI, a hosted API,
-``langadapt serve``): retries with exponential backoff on 429/5xx/connection errors, a rate limit, and a
-disk cache keyed by a hash of the request, so a rerun (or a run killed half-way) does not pay twice.
-Identical requests within one call (k samples of one prompt) are told apart by their occurrence index,
-which is part of the cache key and is sent as ``seed``.
+    teacher = make_teacher(cfg.synth.teacher, seed)                       # the one synth.teacher describes
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import threading
-import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
-from urllib.parse import urlparse
+from typing import Any
 
-from langadapt.errors import ConfigError, ModelError
+from langadapt.errors import ConfigError
+from langadapt.generation import Generator, HFGenerator, OpenAITeacher
 
-Conversation = list[dict[str, str]]
-
-
-@dataclass
-class Generation:
-    text: str
-    finish_reason: Literal["stop", "length"]
-    completion_tokens: int
+# A teacher is any Generator (langadapt.generation): the one home of HF generation and its Generation record.
+Teacher = Generator
 
 
-class Teacher(Protocol):
-    def generate(self, conversations: Sequence[Conversation], *, max_new_tokens: int,
-                 temperature: float) -> list[Generation]: ...
-
-
-# ---------------------------------------------------------------------------------------------------
-# Local HF model
-
-
-class HFTeacher:
-    """Batched ``model.generate`` over chat-templated conversations (left padding; temperature 0 = greedy).
+class HFTeacher(HFGenerator):
+    """A local checkpoint as a teacher: ``langadapt.generation.HFGenerator`` over a model loaded from
+    ``path`` (or the given one), its tokenizer left-padded with EOS as the pad token when it has none.
 
     ``seed`` makes sampling reproducible: the torch generator is reseeded at every ``generate`` call.
     """
@@ -59,246 +33,11 @@ class HFTeacher:
             from langadapt.train.modeling import load_causal_lm
 
             model, tokenizer = load_causal_lm(path, trust_remote_code=trust_remote_code)
-        from langadapt.train.modeling import DEFAULT_CHAT_TEMPLATE
-
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        super().__init__(model.eval(), tokenizer, batch_size=batch_size, seed=seed)
         self.name = str(path)
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        if not getattr(self.tokenizer, "chat_template", None):
-            self.tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
-        self.batch_size = max(1, batch_size)
-        self.seed = seed
-        self._stop_ids = self._stop_token_ids()
-
-    def _stop_token_ids(self) -> list[int]:
-        ids = set()
-        for tok in (self.tokenizer.eos_token, "<|im_end|>", "<|endoftext|>"):
-            if tok is None:
-                continue
-            tid = self.tokenizer.convert_tokens_to_ids(tok)
-            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id and tid >= 0:
-                ids.add(tid)
-        gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
-        if isinstance(gen_eos, int):
-            ids.add(gen_eos)
-        elif isinstance(gen_eos, list):
-            ids.update(gen_eos)
-        return sorted(ids)
-
-    def prompt_tokens(self, conversation: Conversation) -> int:
-        return len(self._render([conversation])[0])
-
-    def _render(self, conversations: Sequence[Conversation]) -> list[list[int]]:
-        out = []
-        for conv in conversations:
-            text = self.tokenizer.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
-            out.append(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        return out
-
-    def generate(self, conversations: Sequence[Conversation], *, max_new_tokens: int,
-                 temperature: float) -> list[Generation]:
-        import torch
-
-        torch.manual_seed(self.seed)
-        results: list[Generation] = []
-        pad_id = self.tokenizer.pad_token_id
-        for start in range(0, len(conversations), self.batch_size):
-            batch = self._render(conversations[start:start + self.batch_size])
-            width = max(len(ids) for ids in batch)
-            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            attention = torch.zeros((len(batch), width), dtype=torch.long)
-            for i, ids in enumerate(batch):  # left padding: the prompts end where generation starts
-                input_ids[i, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-                attention[i, width - len(ids):] = 1
-            kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": pad_id,
-                                      "eos_token_id": self._stop_ids or None}
-            if temperature > 0:
-                kwargs.update(do_sample=True, temperature=temperature, top_p=1.0, top_k=0)
-            else:
-                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            with torch.no_grad():
-                out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
-            for row in out[:, width:].tolist():
-                n, stopped = len(row), False
-                for j, t in enumerate(row):
-                    if t in self._stop_ids:
-                        n, stopped = j, True
-                        break
-                text = self.tokenizer.decode(row[:n], skip_special_tokens=True)
-                results.append(Generation(text, "stop" if stopped or n < max_new_tokens else "length", n))
-        return results
-
-
-# ---------------------------------------------------------------------------------------------------
-# OpenAI-compatible endpoint
-
-
-def chat_completions_url(url: str) -> str:
-    """``http://host:8000``, ``.../v1`` or ``.../v1/chat/completions`` -> the chat completions endpoint;
-    anything that is not an http(s) URL with a host is a ``ConfigError`` naming it."""
-    parsed = urlparse(url or "")
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ConfigError(f"synth.teacher.url: {url!r} is not an http(s) URL (e.g. http://127.0.0.1:8000/v1)")
-    base = url.rstrip("/")
-    if base.endswith("/chat/completions"):
-        return base
-    if base.endswith("/v1"):
-        return base + "/chat/completions"
-    return base + "/v1/chat/completions"
-
-
-class RateLimiter:
-    """At most ``rate`` request starts per second over all threads."""
-
-    def __init__(self, rate: float):
-        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            time.sleep(start - now)
-
-
-class OpenAITeacher:
-    """A chat model behind an OpenAI-compatible endpoint, with retries, a rate limit and a disk cache."""
-
-    def __init__(self, url: str, model: str, api_key_env: str = "OPENAI_API_KEY", *,
-                 requests_per_second: float = 5.0, max_retries: int = 3, cache_dir: str | Path | None = None,
-                 timeout: float = 120.0, concurrency: int = 4, backoff: float = 0.5, seed: int = 0):
-        if not model:
-            raise ConfigError("synth.teacher.model: the model name the endpoint serves is required "
-                              "(GET <url>/models lists them)")
-        self.url = url
-        self.endpoint = chat_completions_url(url)
-        self.model = model
-        self.api_key_env = api_key_env
-        self.max_retries = max_retries
-        self.timeout = timeout
-        self.concurrency = max(1, concurrency)
-        self.backoff = backoff
-        self.seed = seed
-        self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.limiter = RateLimiter(requests_per_second)
-        self.requests_made = 0
-        self.cache_hits = 0
-        self._count_lock = threading.Lock()
-
-    # -- cache ------------------------------------------------------------------------------------
-    def _key(self, payload: dict[str, Any]) -> str:
-        blob = json.dumps({"endpoint": self.endpoint, "payload": payload}, sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-    def _cache_path(self, key: str) -> Path | None:
-        return None if self.cache_dir is None else self.cache_dir / key[:2] / f"{key}.json"
-
-    def _cache_get(self, key: str) -> Generation | None:
-        p = self._cache_path(key)
-        if p is None or not p.exists():
-            return None
-        try:
-            d = json.loads(p.read_text(encoding="utf-8"))
-            return Generation(d["text"], d["finish_reason"], int(d["completion_tokens"]))
-        except (ValueError, KeyError, OSError):
-            return None  # a damaged cache entry is simply asked again
-
-    def _cache_put(self, key: str, gen: Generation) -> None:
-        p = self._cache_path(key)
-        if p is None:
-            return
-        from langadapt.records import write_json
-
-        write_json(p, {"text": gen.text, "finish_reason": gen.finish_reason,
-                       "completion_tokens": gen.completion_tokens})
-
-    # -- requests ---------------------------------------------------------------------------------
-    def _post(self, payload: dict[str, Any]) -> Generation:
-        import requests
-
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env or "")
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                time.sleep(self._retry_wait(attempt, last))
-            self.limiter.wait()
-            with self._count_lock:
-                self.requests_made += 1
-            try:
-                resp = requests.post(self.endpoint, json=payload, headers=headers, timeout=self.timeout)
-            except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                    requests.exceptions.InvalidSchema) as e:
-                raise ConfigError(f"synth.teacher.url: {self.url!r} is not a valid URL ({e})") from None
-            except (requests.ConnectionError, requests.Timeout) as e:
-                last = f"{type(e).__name__}: {str(e)[:200]}"
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
-                self._retry_after = resp.headers.get("Retry-After")
-                continue
-            if resp.status_code != 200:
-                raise ModelError(f"teacher {self.endpoint}: HTTP {resp.status_code}: {resp.text[:300]}")
-            try:
-                body = resp.json()
-                choice = body["choices"][0]
-                text = choice["message"]["content"] or ""
-                reason = "length" if choice.get("finish_reason") == "length" else "stop"
-                tokens = int((body.get("usage") or {}).get("completion_tokens") or 0)
-            except (ValueError, KeyError, IndexError, TypeError):
-                raise ModelError(f"teacher {self.endpoint}: not an OpenAI chat completion response: "
-                                 f"{resp.text[:300]}") from None
-            return Generation(text, reason, tokens)
-        raise ModelError(f"teacher {self.endpoint}: no answer after {self.max_retries + 1} attempts ({last}); "
-                         "is the server running and synth.teacher.url right?")
-
-    _retry_after: str | None = None
-
-    def _retry_wait(self, attempt: int, last: str) -> float:
-        wait = self.backoff * (2 ** (attempt - 1))
-        ra = self._retry_after
-        if ra:
-            try:
-                wait = max(wait, min(float(ra), 60.0))
-            except ValueError:
-                pass
-        return wait
-
-    def _one(self, payload: dict[str, Any]) -> Generation:
-        key = self._key(payload)
-        hit = self._cache_get(key)
-        if hit is not None:
-            with self._count_lock:
-                self.cache_hits += 1
-            return hit
-        gen = self._post(payload)
-        self._cache_put(key, gen)
-        return gen
-
-    def generate(self, conversations: Sequence[Conversation], *, max_new_tokens: int,
-                 temperature: float) -> list[Generation]:
-        seen: dict[str, int] = {}
-        payloads = []
-        for conv in conversations:
-            ident = json.dumps(conv, sort_keys=True, ensure_ascii=False)
-            occurrence = seen.get(ident, 0)
-            seen[ident] = occurrence + 1
-            payloads.append({"model": self.model, "messages": conv, "max_tokens": max_new_tokens,
-                             "temperature": temperature, "n": 1, "seed": self.seed + occurrence})
-        if self.concurrency == 1 or len(payloads) == 1:
-            return [self._one(p) for p in payloads]
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(self._one, payloads))
 
 
 def make_teacher(tp: Any, seed: int, root: str | Path = ".") -> Teacher | None:

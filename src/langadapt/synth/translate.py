@@ -28,14 +28,16 @@ UNTRANSLATABLE = {"change_case:english_capital", "change_case:english_lowercase"
 
 
 def _answer_constraints(answer: str, answer_lang: str, rng: Any) -> tuple[list[dict[str, Any]], str]:
-    """The answer-language constraint (implied by "translate into X") and, for half of the Thai answers
-    that use a polite particle, that particle, asked for in the instruction (returned as extra text)."""
-    from langadapt.ifeval import instruction_text
+    """The answer-language constraint (implied by "translate into X") and, for half of the answers that
+    use a polite particle (languages whose profile has ``ifeval.polite_particles``: Thai), that
+    particle, asked for in the instruction (returned as extra text)."""
+    from langadapt.ifeval import instruction_text, lang_data
 
     cons: list[dict[str, Any]] = [{"id": "language:response_language", "kwargs": {"language": answer_lang}}]
     extra = ""
-    if answer_lang == "th" and rng.random() < 0.5:
-        which = "khrap" if "ครับ" in answer else "kha" if ("ค่ะ" in answer or "คะ" in answer) else None
+    table = lang_data(answer_lang).get("polite_particles") or {}
+    if table and rng.random() < 0.5:
+        which = next((w for w, ps in table.items() if any(p in answer for p in ps)), None)
         if which:
             cons.append({"id": "langadapt:polite_particle", "kwargs": {"which": which}})
             extra = instruction_text("langadapt:polite_particle", {"which": which}, answer_lang)

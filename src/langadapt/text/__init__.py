@@ -9,17 +9,19 @@ Used alike by the corpus filters, the synth verifiers and the evaluation metrics
     language_profile("th")["filter"]["min_words"]
 """
 
-from langadapt.text.profiles import LANG_SCRIPT, language_profile
+from langadapt.text.profiles import language_name, language_profile, language_script, profile_value
 from langadapt.text.scripts import SCRIPTS, dominant_script, script_counts, script_of, script_ratio
 from langadapt.text.segment import normalize, paragraphs, sentences, words
 
 __all__ = [
-    "LANG_SCRIPT",
     "SCRIPTS",
     "dominant_script",
+    "language_name",
     "language_profile",
+    "language_script",
     "normalize",
     "paragraphs",
+    "profile_value",
     "script_counts",
     "script_of",
     "script_ratio",

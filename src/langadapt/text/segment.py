@@ -1,5 +1,8 @@
 """Script-aware normalisation and segmentation: ``normalize``, ``words``, ``sentences``, ``paragraphs``.
 
+Which sentence rule a language gets is its profile's ``segmenter.sentences`` (``SENTENCE_SEGMENTERS``);
+words are chosen per script run, so every language gets the rule of the scripts it is written in:
+
 - Thai (``th``): no spaces between words and no sentence punctuation. Words by pythainlp ``newmm``
   (dictionary maximal matching), run line by line with an LRU cache (newmm is super-linear on long
   strings and web pages repeat lines); sentences by pythainlp ``crfcut``.
@@ -25,20 +28,28 @@ import unicodedata
 _ZERO_WIDTH_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _NEWLINES_RE = re.compile(r"\r\n?|[\u2028\u2029\x85]")
 _SPACES_RE = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000\t\f\v]")
+_SPACES_BUT_IDEOGRAPHIC_RE = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\t\f\v]")
+
+
+def _keeps_ideographic_space(lang: str) -> bool:
+    from langadapt.text.profiles import profile_value
+
+    return bool(profile_value(lang, "normalize", "keep_ideographic_space", default=False))
 
 
 def normalize(text: str, lang: str = "th") -> str:
     """NFC, zero-width characters removed, newlines unified (``\\r\\n`` -> ``\\n``), odd spaces and tabs
-    -> ``" "``; for Thai also pythainlp's character-order fixes (``เเ`` -> ``แ``, tone mark/vowel order,
-    repeated vowels and tone marks, spaces before marks). Line and paragraph breaks are kept."""
+    -> ``" "`` (U+3000 kept where the profile says ``normalize.keep_ideographic_space``: the space of CJK
+    layout); for text with Thai letters also pythainlp's character-order fixes (``เเ`` -> ``แ``, tone
+    mark/vowel order, repeated vowels and tone marks, spaces before marks). Line and paragraph breaks are kept."""
     text = unicodedata.normalize("NFC", text)
     text = _ZERO_WIDTH_RE.sub("", text)
     text = _NEWLINES_RE.sub("\n", text)
-    if lang != "zh-Hant":  # U+3000 is the ideographic space of CJK layout; keep it out of zh
+    if not _keeps_ideographic_space(lang):
         text = _SPACES_RE.sub(" ", text)
     else:
-        text = re.sub(r"[\u00a0\u2000-\u200a\u202f\u205f\t\f\v]", " ", text)
-    if lang == "th" or _THAI_RE.search(text):
+        text = _SPACES_BUT_IDEOGRAPHIC_RE.sub(" ", text)
+    if _THAI_RE.search(text):
         from pythainlp.util import remove_repeat_vowels, remove_spaces_before_marks, reorder_vowels
 
         # Not pythainlp.util.normalize itself: its remove_dup_spaces folds "\n\n" into "\n", which
@@ -77,9 +88,27 @@ _THAI_RE = re.compile("[\u0e01-\u0e5b]")
 _THAI_RUN = "[\u0e01-\u0e3a\u0e40-\u0e4e\u0e50-\u0e59]+"
 _TIB_SYL = "[\u0f00\u0f20-\u0f33\u0f35\u0f37\u0f39\u0f3e-\u0fbc\u0fc6]+"
 _HAN = "[\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3038-\u303b\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af]"
-# Letters and digits of other scripts (\w), marks of Latin/Indic words, inner ' ’ - joins.
+
+
+def _combining_marks() -> str:
+    """A regex class body of every BMP combining mark (Unicode category M*): \\w does not match marks,
+    and a Lao, Khmer or Indic word holds them (its vowel signs and tone marks)."""
+    out, start, prev = [], None, None
+    for cp in range(0x10000):
+        if unicodedata.category(chr(cp))[0] == "M":
+            if start is None:
+                start = cp
+            prev = cp
+        elif start is not None:
+            out.append(f"\\u{start:04x}-\\u{prev:04x}" if prev != start else f"\\u{start:04x}")
+            start = None
+    return "".join(out)
+
+
+# Letters and digits of other scripts (\w), marks of any script's words, inner ' ’ - joins.
+_MARKS = f"[\u0300-\u036f\u0900-\u0dff{_combining_marks()}]"
 _OTHER_CHARS = "[^\\W_\u0e00-\u0e7f\u0f00-\u0fff\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af]"
-_OTHER_WORD = f"{_OTHER_CHARS}[\u0300-\u036f\u0900-\u0dff]*(?:{_OTHER_CHARS}[\u0300-\u036f\u0900-\u0dff]*)*"
+_OTHER_WORD = f"{_OTHER_CHARS}{_MARKS}*(?:{_OTHER_CHARS}{_MARKS}*)*"
 _TOKEN_RE = re.compile(
     f"(?P<thai>{_THAI_RUN})|(?P<tib>{_TIB_SYL})|(?P<han>{_HAN})"
     f"|(?P<word>{_OTHER_WORD}(?:['’\\-]{_OTHER_WORD})*)"
@@ -159,19 +188,13 @@ def sentences(text: str, lang: str = "th") -> list[str]:
     """Sentences, stripped, non-empty. A line break always ends a sentence (unlike NLTK punkt, which
     Google's IFEval counts with: ``langadapt.ifeval`` uses punkt for English under its semantics); a list
     marker such as "1." stays with the sentence it opens."""
+    split = SENTENCE_SEGMENTERS[_sentence_segmenter(lang)]
     out: list[str] = []
     for line in text.split("\n"):
         line = line.strip()
         if not line:
             continue
-        if lang == "th":
-            parts = _crfcut(line) if _THAI_RE.search(line) else _LATIN_SPLIT_RE.split(line)
-        elif lang == "bo":
-            parts = _tibetan_sentences(line)
-        elif lang.startswith("zh"):
-            parts = _ZH_SENT_RE.findall(line)
-        else:
-            parts = _LATIN_SPLIT_RE.split(line)
+        parts = split(line)
         out.extend(_join_list_markers([p.strip() for p in parts if p.strip()]))
     return out
 
@@ -221,3 +244,27 @@ def _tibetan_sentences(line: str) -> list[str]:
 def paragraphs(text: str) -> list[str]:
     """Blocks separated by blank lines (as Gopher's duplicate-paragraph filter counts them), stripped."""
     return [p.strip() for p in _PARA_RE.split(text) if p.strip()]
+
+
+def _thai_sentences(line: str) -> list[str]:
+    return list(_crfcut(line)) if _THAI_RE.search(line) else _LATIN_SPLIT_RE.split(line)
+
+
+# A profile's ``segmenter.sentences`` names one of these (a language without a profile: punctuation).
+SENTENCE_SEGMENTERS = {
+    "pythainlp-crfcut": _thai_sentences,  # Thai has no sentence punctuation
+    "shad": _tibetan_sentences,  # Tibetan: a sentence ends at a shad
+    "cjk-punctuation": _ZH_SENT_RE.findall,  # 。！？ (closing quotes stay with their sentence)
+    "punctuation": _LATIN_SPLIT_RE.split,  # .!? before whitespace
+}
+
+
+def _sentence_segmenter(lang: str) -> str:
+    from langadapt.errors import ConfigError
+    from langadapt.text.profiles import profile_path, profile_value
+
+    name = profile_value(lang, "segmenter", "sentences", default="punctuation")
+    if name not in SENTENCE_SEGMENTERS:
+        raise ConfigError(f"{profile_path(lang)}: segmenter.sentences: unknown segmenter {name!r} "
+                          f"(known: {', '.join(SENTENCE_SEGMENTERS)})")
+    return name

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from langadapt.errors import DataError
-from langadapt.records import atomic_dir, is_heldout, jsonl_files, read_documents, read_sft_examples
+from langadapt.io import atomic_dir, jsonl_files
+from langadapt.records import is_heldout, read_documents, read_sft_examples
 
 IGNORE_INDEX = -100
 TOKENIZE_BATCH = 256

@@ -173,7 +173,7 @@ def build_tiny_qwen3(
 def save_hf(model: Any, tokenizer: Any, out_dir: str | Path, *, extra_files: dict[str, str] | None = None) -> Path:
     """Export an HF checkpoint (safetensors + config + tokenizer) atomically: readers see the previous
     complete directory or the new complete one, never a half-written one."""
-    from langadapt.records import atomic_dir
+    from langadapt.io import atomic_dir
 
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as staging:

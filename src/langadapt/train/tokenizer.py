@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from langadapt.errors import DataError
-from langadapt.records import Document, atomic_dir, is_heldout, read_documents, write_json
+from langadapt.io import atomic_dir, write_json
+from langadapt.records import Document, is_heldout, read_documents
 from langadapt.train.modeling import (
     DEFAULT_CHAT_TEMPLATE,
     EOS_TOKEN,

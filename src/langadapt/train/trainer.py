@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from langadapt.errors import ConfigError, DataError
-from langadapt.records import atomic_dir, atomic_write, write_json
+from langadapt.io import atomic_dir, atomic_write, write_json
 
 STAGES = ("cpt", "sft")
 RUN_FILE = "langadapt_run.json"

@@ -277,7 +277,7 @@ class _Crawler:
 
 def write_outputs(out: Path, state: CrawlState, seeds: list[str], cfg: CrawlParams) -> dict[str, Any]:
     """crawl-stats.json and crawl-skipped.jsonl from the committed state (so exact across restarts)."""
-    from langadapt.records import write_json, write_jsonl
+    from langadapt.io import write_json, write_jsonl
 
     c = state.counters()
     skipped: dict[str, int] = dict(

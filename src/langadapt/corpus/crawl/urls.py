@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -69,13 +68,13 @@ def read_seeds(args: list[str]) -> list[str]:
 
 
 
-_CHARSET_ALIASES = {"windows-874": "cp874", "x-windows-874": "cp874", "dos-874": "cp874"}  # WHATWG labels
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.IGNORECASE)
 
 
 def html_charset(headers: list[tuple[str, str]], body: bytes) -> str:
-    """The page's encoding: Content-Type charset, else <meta charset>, else utf-8 (a known codec)."""
-    import codecs
+    """The page's encoding: Content-Type charset, else <meta charset>, else utf-8 (a known codec; labels
+    read through the one alias table, ``langadapt.corpus.charsets``)."""
+    from langadapt.corpus.charsets import codec_name
 
     cands = []
     for k, v in headers:
@@ -87,9 +86,8 @@ def html_charset(headers: list[tuple[str, str]], body: bytes) -> str:
     if m:
         cands.append(m.group(1).decode("ascii", "replace"))
     for c in cands:
-        c = _CHARSET_ALIASES.get(c.lower(), c)
-        with contextlib.suppress(LookupError):
-            return codecs.lookup(c).name
+        if name := codec_name(c):
+            return name
     return "utf-8"
 
 
