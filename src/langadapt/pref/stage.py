@@ -142,7 +142,7 @@ def run_pref(cfg: Any, *, echo: Callable[[str], None] = print) -> dict[str, Any]
             echo(f"pref: {root} holds a run with other params/data: starting fresh")
             shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps({"fingerprint": fp}))
+    write_json(run_file, {"fingerprint": fp})
 
     rounds: list[dict[str, Any]] = []
     policy = sft
@@ -233,7 +233,8 @@ def _round_metrics(info: dict[str, Any]) -> dict[str, Any]:
                                      "language_stability", "truncated_share", "skipped", "train_rows")}
     if "train" in info:
         out.update({k: info["train"].get(k) for k in ("steps", "train_loss", "kl", "rewards_chosen",
-                                                       "rewards_rejected", "rewards_margins", "train_seconds")})
+                                                       "rewards_rejected", "rewards_margins", "train_seconds",
+                                                       "resumed_from_steps")})
     return out
 
 
