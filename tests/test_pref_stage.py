@@ -61,6 +61,7 @@ def test_kto_stepwise_round_with_a_worker_failure(project, tmp_path, monkeypatch
     assert m["rounds_trained"] == 1 and m["loss"] == "kto" and m["stepwise"] is True
     r0 = m["per_round"][0]
     assert r0["steps"] == 4 and r0["samples"] == 32 and r0["skipped"] is None
+    assert r0["resumed_from_steps"] == [2]                   # Ray restarted the group from step 2's checkpoint
     assert isinstance(r0["train_loss"], float) and isinstance(r0["rewards_margins"], float)
     root = Path(cfg.paths.pref_checkpoints)
     recs = [json.loads(x) for x in (root / "round_0/samples.jsonl").read_text(encoding="utf-8").splitlines()]

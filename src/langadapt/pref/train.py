@@ -236,12 +236,14 @@ def _barrier(world: int) -> None:
 
 def _resume_point(config: dict[str, Any], rank: int) -> tuple[str | None, list[int]]:
     """The newest complete checkpoint among Ray's (``get_checkpoint``: after a worker failure, or the run
-    snapshot of a killed one) and the driver's scan of the run directory (a complete checkpoint whose
-    registration a kill prevented); with the resume history: its steps resumed from, plus its own."""
+    snapshot of a killed one) and, on local storage, a scan of the run directory (a complete checkpoint
+    whose registration a kill or a worker failure prevented); with the resume history: its steps resumed
+    from, plus its own."""
     import ray.train
 
-    path: str | None = config.get("resume_from")
-    step = hf_checkpoint_step(path) if path else -1
+    latest = latest_hf_checkpoint(config["run_dir"]) if config.get("run_dir") else None
+    path = str(latest) if latest else None
+    step = hf_checkpoint_step(latest) if latest else -1
     ckpt = ray.train.get_checkpoint()
     if ckpt is not None:
         with ckpt.as_directory() as d:
@@ -307,8 +309,7 @@ def train_round(cfg: Any, policy: Path, round_dir: Path, r: int, *, echo: Any = 
     P, tp = cfg.pref, cfg.train
     storage = tp.storage_path or str(Path(cfg.paths.pref_checkpoints).resolve())
     name = f"pref_round_{r}"
-    resume_from = None
-    if "://" not in storage:
+    if "://" not in storage:  # the workers pick the same checkpoint (and a newer one after a worker failure)
         drop_broken_ray_snapshot(Path(storage) / name, echo)
         latest = latest_hf_checkpoint(Path(storage) / name)
         if latest is not None:
@@ -316,7 +317,6 @@ def train_round(cfg: Any, policy: Path, round_dir: Path, r: int, *, echo: Any = 
             if done >= P.max_steps:  # a rerun after the round's training finished: export it
                 echo(f"pref: round {r}: already trained to step {done}; exporting {latest}")
                 return _export(latest, round_dir, 0.0, cfg)
-            resume_from = str(latest)
             echo(f"pref: round {r}: resuming from step {done} ({latest})")
     work = (round_dir / "work").resolve()
     shutil.rmtree(work, ignore_errors=True)  # a killed attempt's local copies: the resume is from storage
@@ -327,7 +327,7 @@ def train_round(cfg: Any, policy: Path, round_dir: Path, r: int, *, echo: Any = 
         "work_dir": str(work), "threads": tp.cpus_per_worker, "use_gpu": tp.use_gpu,
         "ds_config": deepspeed_config(tp.zero_stage, tp.use_gpu, P.grad_clip) if P.deepspeed else None,
         "per_rank_output": tp.ray_address is not None,  # several nodes: no shared local directory
-        "resume_from": resume_from,
+        "run_dir": str((Path(storage) / name).resolve()) if "://" not in storage else None,
         "fail_at_step": int(os.environ[FAIL_AT_STEP_ENV]) if os.environ.get(FAIL_AT_STEP_ENV) else None,
         "fail_marker": os.environ.get(FAIL_MARKER_ENV),
     }
