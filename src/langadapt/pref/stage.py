@@ -20,8 +20,9 @@ Each round (``pref.rounds``) runs sample -> verify -> train from the latest poli
 A round whose answers all pass or all fail (nothing to contrast) is skipped with a message: the policy
 carries over unchanged. After the last round the final policy is sampled once more on the same prompts
 (``final`` in the metrics), so the rounds' pass rates show the effect of training. Finished rounds are
-kept (with the params' fingerprint), so a killed run resumes at the round, and inside a round at the last
-Ray checkpoint, it stopped.
+kept (with the params' fingerprint) and a round's samples are read back, so a killed run (``kill -9`` of
+the driver and Ray) resumes at the round it stopped in, and inside a round at its last complete checkpoint
+(``resumed_from_steps`` in ``per_round``); a finished round is never redone.
 """
 
 from __future__ import annotations
