@@ -6,17 +6,25 @@ verifier feedback, TRL KTO (stepwise) / DPO inside Ray Train workers with DeepSp
 Asserted: per-sample records keep each constraint's outcome; metrics/pref.json and the plots hold the
 round's pass rates and the KTO numbers; a worker killed mid-round (Ray restarts the group from the last
 HF/Ray checkpoint) still ends at max_steps; the exported policy loads and differs from sft; a rerun with
-the same params does not train again; bad input (no prompt with constraints, all samples passing) skips
-the round with its reason and exports the SFT model unchanged.
+the same params does not train again; a `langadapt pref` run killed with SIGKILL (driver and Ray) after
+its first checkpoint resumes from that step, not from a half-written later one, without sampling again, and
+ends with every step once; bad input (no prompt with constraints, all samples passing) skips the round
+with its reason and exports the SFT model unchanged.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from killing import TAG_ENV, kill_run, new_tag, wait_until_quiet
 from pref_project import make_project, project_cfg
 
 pytestmark = pytest.mark.integration
@@ -53,6 +61,7 @@ def test_kto_stepwise_round_with_a_worker_failure(project, tmp_path, monkeypatch
     assert m["rounds_trained"] == 1 and m["loss"] == "kto" and m["stepwise"] is True
     r0 = m["per_round"][0]
     assert r0["steps"] == 4 and r0["samples"] == 32 and r0["skipped"] is None
+    assert r0["resumed_from_steps"] == [2]                   # Ray restarted the group from step 2's checkpoint
     assert isinstance(r0["train_loss"], float) and isinstance(r0["rewards_margins"], float)
     root = Path(cfg.paths.pref_checkpoints)
     recs = [json.loads(x) for x in (root / "round_0/samples.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -94,6 +103,78 @@ def test_dpo_one_worker_without_deepspeed(project, tmp_path):
     r0 = m["per_round"][0]
     assert m["loss"] == "dpo" and r0["steps"] == 2 and r0["train_rows"] >= 1
     assert r0["rewards_margins"] is not None
+
+
+def test_pref_killed_with_sigkill_resumes(project, tmp_path):
+    from langadapt.config import dump_params
+    from langadapt.pref.stage import run_pref
+    from langadapt.pref.train import hf_checkpoint_complete, hf_checkpoint_step, latest_hf_checkpoint
+
+    steps = 10
+    cfg = project_cfg(project, "train.num_workers=1", "pref.deepspeed=false", f"pref.max_steps={steps}",
+                      f"paths.pref_checkpoints={tmp_path / 'ck'}", f"paths.pref={tmp_path / 'pref'}",
+                      f"paths.metrics={tmp_path / 'm'}", f"paths.plots={tmp_path / 'p'}")
+    pfile = tmp_path / "params.yaml"
+    pfile.write_text(dump_params(cfg), encoding="utf-8")
+    root = Path(cfg.paths.pref_checkpoints)
+    run_dir = root / "pref_round_0"
+
+    # 1. the whole `langadapt pref` run (driver + its Ray processes) killed once its first checkpoint is complete
+    tag = new_tag()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", TAG_ENV: tag}
+    log = tmp_path / "killed.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "langadapt", "pref", "-p", str(pfile)], stdout=out,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.time() + 600
+        while time.time() < deadline and latest_hf_checkpoint(run_dir) is None:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.05)
+        kill_run(proc, tag)
+    wait_until_quiet(root)
+    first = latest_hf_checkpoint(run_dir)
+    assert first is not None, log.read_text()[-3000:]
+    step_killed = hf_checkpoint_step(first)
+    assert 0 < step_killed < steps
+    assert not (root / "round_0/round.json").exists() and not Path(cfg.paths.pref).exists()
+    samples = (root / "round_0/samples.jsonl").read_bytes()
+
+    # 2. a later checkpoint whose upload the kill cut short (model weights half there): never loaded
+    partial = run_dir / "checkpoint_9999-partial" / first.name
+    shutil.copytree(first, partial)
+    state = json.loads((partial / "trainer_state.json").read_text())
+    (partial / "trainer_state.json").write_text(json.dumps({**state, "global_step": step_killed + 1}))
+    man = json.loads((partial / "manifest_rank0.json").read_text())
+    man["files"]["trainer_state.json"] = (partial / "trainer_state.json").stat().st_size
+    (partial / "manifest_rank0.json").write_text(json.dumps(man))
+    weights = next(partial.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert not hf_checkpoint_complete(partial) and latest_hf_checkpoint(run_dir) == first
+    # and Ray's run snapshot cut short while being written (Ray could not parse it): removed, not a crash
+    snap = run_dir / "checkpoint_manager_snapshot.json"
+    snap.write_text(snap.read_text()[:40] if snap.exists() else '{"ray_version": "2.')
+
+    # 3. rerun (in this process): resumes at the killed step with the same samples, ends at max_steps
+    lines: list[str] = []
+    m = run_pref(cfg, echo=lines.append)
+    assert any(s.startswith(f"pref: {snap} is half-written") for s in lines)
+    assert f"pref: round 0: resuming from step {step_killed} ({first})" in lines
+    assert not any("round 0: sampling" in s for s in lines)
+    assert (root / "round_0/samples.jsonl").read_bytes() == samples
+    r0 = m["per_round"][0]
+    assert r0["steps"] == steps and r0["resumed_from_steps"] == [step_killed] and m["rounds_trained"] == 1
+    assert json.loads((Path(cfg.paths.metrics) / "pref.json").read_text())["per_round"] == m["per_round"]
+    # the loss history is continuous: every step once, in order
+    rows = (Path(cfg.paths.plots) / "pref_loss.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == list(range(1, steps + 1))
+    from langadapt.train.modeling import load_causal_lm
+
+    load_causal_lm(cfg.paths.pref)
+    assert _weights(Path(cfg.paths.pref)).keys() == _weights(project / "models/sft").keys()
+    # and once more: the finished round is not redone
+    lines.clear()
+    assert run_pref(cfg, echo=lines.append)["per_round"] == m["per_round"]
+    assert any("round 0 already done (trained)" in s for s in lines)
 
 
 def test_bad_input_skips_with_a_reason(project, tmp_path):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 import yaml
 
 from conftest import thai_news
+from killing import TAG_ENV, kill_run, new_tag, wait_until_quiet
 from langadapt.config import dump_params, parse_params
 from langadapt.io import write_jsonl
 from langadapt.records import Document, SFTExample
@@ -125,8 +125,8 @@ def test_cpt_killed_and_worker_failure_resume_to_same_result(work, uninterrupted
     run_dir = Path(params["paths"]["cpt_checkpoints"]) / "cpt"
 
     # 1. the whole run (driver + its Ray processes) killed with SIGKILL after the first checkpoint
-    tag = f"langadapt-test-{os.getpid()}-{time.time_ns()}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LANGADAPT_TEST_RUN": tag}
+    tag = new_tag()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", TAG_ENV: tag}
     with open(work / "killed.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "langadapt", "cpt", "-p", str(pfile)], stdout=log,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -134,10 +134,8 @@ def test_cpt_killed_and_worker_failure_resume_to_same_result(work, uninterrupted
         while time.time() < deadline and T.latest_complete_checkpoint(run_dir) is None:
             assert proc.poll() is None, (work / "killed.log").read_text()[-3000:]
             time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-        _kill_tagged(tag)  # Ray's processes outside that group too (they inherited the tag)
-        proc.wait()
-    _wait_until_quiet(run_dir)
+        kill_run(proc, tag)  # its process group, and Ray's processes outside it (they inherited the tag)
+    wait_until_quiet(run_dir)
     first = T.latest_complete_checkpoint(run_dir)
     assert first is not None
     step_killed = T.checkpoint_step(first)
@@ -170,31 +168,6 @@ def test_cpt_killed_and_worker_failure_resume_to_same_result(work, uninterrupted
     # the loss history is continuous: every step once, in order
     rows = Path(params["paths"]["plots"], "cpt_loss.csv").read_text().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(STEPS + 1))
-
-
-def _kill_tagged(tag: str) -> None:
-    """SIGKILL every process whose environment carries ``LANGADAPT_TEST_RUN=tag`` (this test's only)."""
-    needle = f"LANGADAPT_TEST_RUN={tag}".encode()
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit() or int(p.name) == os.getpid():
-            continue
-        try:
-            if needle in (p / "environ").read_bytes().split(b"\0"):
-                os.kill(int(p.name), signal.SIGKILL)
-        except (OSError, ProcessLookupError):
-            pass
-
-
-def _wait_until_quiet(d: Path, quiet: float = 5.0, limit: float = 60.0) -> None:
-    def snapshot():
-        return sorted((str(p), p.stat().st_size) for p in d.rglob("*") if p.is_file())
-
-    last, since, t0 = snapshot(), time.time(), time.time()
-    while time.time() - since < quiet and time.time() - t0 < limit:
-        time.sleep(0.5)
-        cur = snapshot()
-        if cur != last:
-            last, since = cur, time.time()
 
 
 def test_sft_lowers_assistant_loss(work, uninterrupted):

@@ -20,8 +20,9 @@ Each round (``pref.rounds``) runs sample -> verify -> train from the latest poli
 A round whose answers all pass or all fail (nothing to contrast) is skipped with a message: the policy
 carries over unchanged. After the last round the final policy is sampled once more on the same prompts
 (``final`` in the metrics), so the rounds' pass rates show the effect of training. Finished rounds are
-kept (with the params' fingerprint), so a killed run resumes at the round, and inside a round at the last
-Ray checkpoint, it stopped.
+kept (with the params' fingerprint) and a round's samples are read back, so a killed run (``kill -9`` of
+the driver and Ray) resumes at the round it stopped in, and inside a round at its last complete checkpoint
+(``resumed_from_steps`` in ``per_round``); a finished round is never redone.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def run_pref(cfg: Any, *, echo: Callable[[str], None] = print) -> dict[str, Any]
             echo(f"pref: {root} holds a run with other params/data: starting fresh")
             shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps({"fingerprint": fp}))
+    write_json(run_file, {"fingerprint": fp})
 
     rounds: list[dict[str, Any]] = []
     policy = sft
@@ -233,7 +234,8 @@ def _round_metrics(info: dict[str, Any]) -> dict[str, Any]:
                                      "language_stability", "truncated_share", "skipped", "train_rows")}
     if "train" in info:
         out.update({k: info["train"].get(k) for k in ("steps", "train_loss", "kl", "rewards_chosen",
-                                                       "rewards_rejected", "rewards_margins", "train_seconds")})
+                                                       "rewards_rejected", "rewards_margins", "train_seconds",
+                                                       "resumed_from_steps")})
     return out
 
 

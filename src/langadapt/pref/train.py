@@ -3,10 +3,12 @@ DeepSpeed ZeRO through the transformers integration, resumable after a kill.
 
 The workers (``TorchTrainer``) each build the TRL trainer with ``args.deepspeed`` set from params (gloo +
 fp32 on CPU, nccl + bf16 on GPU), wrap it with ``ray.train.huggingface.transformers.prepare_trainer`` and
-report every HF checkpoint to Ray with ``RayTrainReportCallback`` (Ray keeps the last two under
+report every HF checkpoint to Ray with a ``RayTrainReportCallback`` (Ray keeps the last two under
 ``<storage>/pref_round_<r>``). A rerun of the same round (a killed ``dvc repro``), or Ray after a worker
 failure, resumes the HF Trainer from the newest complete checkpoint (model, DeepSpeed optimizer state,
-scheduler, RNG and data position, all in the HF checkpoint).
+scheduler, RNG and data position, all in the HF checkpoint). Complete means: every rank had finished
+saving before any upload began, and every file its manifest (``manifest_rank<r>.json``: names and sizes,
+written last) lists is there at that size; a checkpoint whose upload a kill cut short is never loaded.
 
 Reference model: TRL's own handling. With ``ref_model=None`` it keeps a frozen copy of the round's
 starting policy (prepared by DeepSpeed like the policy); ``pref.precompute_ref_log_probs`` computes the
@@ -52,18 +54,39 @@ def deepspeed_config(zero_stage: int, use_gpu: bool, grad_clip: float) -> dict[s
     }
 
 
+def write_manifest(d: Path, rank: int, uploaders: int, resumed_from: list[int]) -> None:
+    """``manifest_rank<rank>.json``: every file of the HF checkpoint ``d`` this rank uploads, with its
+    size, and the steps the run resumed from; renamed into place after every listed file is written."""
+    files = {p.relative_to(d).as_posix(): p.stat().st_size for p in sorted(d.rglob("*"))
+             if p.is_file() and not p.name.startswith("manifest_rank")}
+    tmp = d / f".manifest_rank{rank}.json.tmp"
+    tmp.write_text(json.dumps({"uploaders": uploaders, "files": files, "resumed_from": resumed_from}))
+    os.replace(tmp, d / f"manifest_rank{rank}.json")
+
+
 def hf_checkpoint_complete(d: str | Path) -> bool:
-    """An HF Trainer checkpoint a resume can use: trainer state, model weights, and (DeepSpeed) the
-    ``latest`` tag with its state directory."""
+    """An HF Trainer checkpoint a resume can use: the manifest of every uploading rank, and every file
+    they list present at its listed size (trainer state and model weights among them)."""
     d = Path(d)
-    if not (d / "trainer_state.json").is_file() or not list(d.glob("*.safetensors")):
+    try:
+        uploaders = int(json.loads((d / "manifest_rank0.json").read_text())["uploaders"])
+        for r in range(uploaders):
+            for rel, size in json.loads((d / f"manifest_rank{r}.json").read_text())["files"].items():
+                if not (d / rel).is_file() or (d / rel).stat().st_size != size:
+                    return False
+        json.loads((d / "trainer_state.json").read_text())["global_step"]
+    except (OSError, ValueError, KeyError, TypeError):
         return False
-    latest = d / "latest"
-    if latest.is_file():
-        tag = latest.read_text().strip()
-        if not (d / tag).is_dir() or not any((d / tag).iterdir()):
-            return False
-    return True
+    return bool(list(d.glob("*.safetensors")))
+
+
+def hf_checkpoint_step(d: str | Path) -> int:
+    return int(json.loads((Path(d) / "trainer_state.json").read_text())["global_step"])
+
+
+def resumed_from(d: str | Path) -> list[int]:
+    """The steps the run that wrote checkpoint ``d`` resumed from (a killed run, a worker failure)."""
+    return list(json.loads((Path(d) / "manifest_rank0.json").read_text()).get("resumed_from", []))
 
 
 def latest_hf_checkpoint(run_dir: str | Path) -> Path | None:
@@ -74,10 +97,24 @@ def latest_hf_checkpoint(run_dir: str | Path) -> Path | None:
         return None
     for c in run_dir.glob(f"checkpoint_*/{HF_CKPT}"):
         if hf_checkpoint_complete(c):
-            step = int(json.loads((c / "trainer_state.json").read_text())["global_step"])
+            step = hf_checkpoint_step(c)
             if best is None or step > best[0]:
                 best = (step, c)
     return best[1] if best else None
+
+
+def drop_broken_ray_snapshot(run_dir: Path, echo: Any = print) -> None:
+    """Ray restores a run from ``checkpoint_manager_snapshot.json``, which it writes in place: a kill in
+    the middle leaves a file Ray cannot parse and the rerun would fail. Such a file is removed (the
+    driver's scan of complete checkpoints still gives the resume point)."""
+    snap = run_dir / "checkpoint_manager_snapshot.json"
+    if not snap.is_file():
+        return
+    try:
+        json.loads(snap.read_text())
+    except (OSError, ValueError):
+        echo(f"pref: {snap} is half-written (killed while Ray saved it): removed")
+        snap.unlink()
 
 
 def _history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -136,7 +173,40 @@ def _train_loop(config: dict[str, Any]) -> None:
                 sys.stdout.flush()
                 os._exit(1)
 
-    callbacks = [RayTrainReportCallback(), FailOnce()]
+    per_rank = bool(config["per_rank_output"])
+    resume, resumes = _resume_point(config, rank)
+    if rank == 0 or per_rank:  # checkpoints of an earlier attempt: HF would rotate by mtime among them
+        for old in out_dir.glob("checkpoint-*"):
+            shutil.rmtree(old, ignore_errors=True)
+    _barrier(world)
+
+    class ReportCheckpoint(RayTrainReportCallback):
+        """Ray's callback, made safe to kill: it reports this step's checkpoint (not the newest directory in
+        output_dir) once every rank has finished saving, with the manifests that make it complete; in one
+        shared output directory only rank 0 uploads it (two ranks writing the same file could leave a
+        full-size file with a hole)."""
+
+        def on_save(self, args, state, control, **kw):
+            from tempfile import TemporaryDirectory
+
+            from ray.train import Checkpoint
+
+            d = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            uploads = per_rank or rank == 0
+            _barrier(world)  # every rank's shard, rng state and rank 0's trainer state are written
+            if uploads:
+                write_manifest(d, rank, world if per_rank else 1, resumes)
+            metrics: dict[str, Any] = {}
+            for log in state.log_history:
+                metrics.update(log)
+            if not uploads:
+                ray.train.report(metrics=metrics, checkpoint=None)
+                return
+            with TemporaryDirectory() as tmp:
+                shutil.copytree(d, Path(tmp) / HF_CKPT)
+                ray.train.report(metrics=metrics, checkpoint=Checkpoint.from_directory(tmp))
+
+    callbacks = [ReportCheckpoint(), FailOnce()]
     if p["loss"] == "dpo":
         from trl import DPOConfig, DPOTrainer
 
@@ -151,21 +221,41 @@ def _train_loop(config: dict[str, Any]) -> None:
                       callbacks=callbacks)
     trainer = prepare_trainer(trainer)
 
-    resume = None
+    if resume and rank == 0:
+        sys.stdout.write(f"pref: resuming from step {resumes[-1]} ({resume})\n")
+    # the HF Trainer saves (and the callback reports) the last step too (DefaultFlowCallback)
+    trainer.train(resume_from_checkpoint=resume)
+
+
+def _barrier(world: int) -> None:
+    import torch.distributed as dist
+
+    if world > 1 and dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def _resume_point(config: dict[str, Any], rank: int) -> tuple[str | None, list[int]]:
+    """The newest complete checkpoint among Ray's (``get_checkpoint``: after a worker failure, or the run
+    snapshot of a killed one) and, on local storage, a scan of the run directory (a complete checkpoint
+    whose registration a kill or a worker failure prevented); with the resume history: its steps resumed
+    from, plus its own."""
+    import ray.train
+
+    latest = latest_hf_checkpoint(config["run_dir"]) if config.get("run_dir") else None
+    path = str(latest) if latest else None
+    step = hf_checkpoint_step(latest) if latest else -1
     ckpt = ray.train.get_checkpoint()
     if ckpt is not None:
         with ckpt.as_directory() as d:
-            if hf_checkpoint_complete(Path(d) / HF_CKPT):
+            hf = Path(d) / HF_CKPT
+            if hf_checkpoint_complete(hf) and hf_checkpoint_step(hf) > step:
                 local = Path(config["work_dir"]) / f"resume-rank{rank}"
                 shutil.rmtree(local, ignore_errors=True)
-                shutil.copytree(Path(d) / HF_CKPT, local)
-                resume = str(local)
-    if resume is None and config.get("resume_from"):
-        resume = config["resume_from"]
-    if resume and rank == 0:
-        sys.stdout.write(f"pref: resuming from {resume}\n")
-    # the HF Trainer saves (and the callback reports) the last step too (DefaultFlowCallback)
-    trainer.train(resume_from_checkpoint=resume)
+                shutil.copytree(hf, local)
+                path, step = str(local), hf_checkpoint_step(hf)
+    if path is None:
+        return None, []
+    return path, [*resumed_from(path), step]
 
 
 def _stepwise_kto_trainer() -> type:
@@ -219,18 +309,17 @@ def train_round(cfg: Any, policy: Path, round_dir: Path, r: int, *, echo: Any = 
     P, tp = cfg.pref, cfg.train
     storage = tp.storage_path or str(Path(cfg.paths.pref_checkpoints).resolve())
     name = f"pref_round_{r}"
-    resume_from = None
-    if "://" not in storage:
+    if "://" not in storage:  # the workers pick the same checkpoint (and a newer one after a worker failure)
+        drop_broken_ray_snapshot(Path(storage) / name, echo)
         latest = latest_hf_checkpoint(Path(storage) / name)
         if latest is not None:
-            resume_from = str(latest)
-            echo(f"pref: round {r}: resuming from {latest}")
-    if resume_from is not None:
-        done = json.loads((Path(resume_from) / "trainer_state.json").read_text())["global_step"]
-        if done >= P.max_steps:  # a rerun after the round's training finished: export it
-            echo(f"pref: round {r}: already trained to step {done}")
-            return _export(Path(resume_from), round_dir, 0.0, cfg)
+            done = hf_checkpoint_step(latest)
+            if done >= P.max_steps:  # a rerun after the round's training finished: export it
+                echo(f"pref: round {r}: already trained to step {done}; exporting {latest}")
+                return _export(latest, round_dir, 0.0, cfg)
+            echo(f"pref: round {r}: resuming from step {done} ({latest})")
     work = (round_dir / "work").resolve()
+    shutil.rmtree(work, ignore_errors=True)  # a killed attempt's local copies: the resume is from storage
     work.mkdir(parents=True, exist_ok=True)
     config = {
         "pref": P.model_dump(), "seed": cfg.seed + r, "policy": str(Path(policy).resolve()),
@@ -238,7 +327,7 @@ def train_round(cfg: Any, policy: Path, round_dir: Path, r: int, *, echo: Any = 
         "work_dir": str(work), "threads": tp.cpus_per_worker, "use_gpu": tp.use_gpu,
         "ds_config": deepspeed_config(tp.zero_stage, tp.use_gpu, P.grad_clip) if P.deepspeed else None,
         "per_rank_output": tp.ray_address is not None,  # several nodes: no shared local directory
-        "resume_from": resume_from,
+        "run_dir": str((Path(storage) / name).resolve()) if "://" not in storage else None,
         "fail_at_step": int(os.environ[FAIL_AT_STEP_ENV]) if os.environ.get(FAIL_AT_STEP_ENV) else None,
         "fail_marker": os.environ.get(FAIL_MARKER_ENV),
     }
@@ -279,5 +368,6 @@ def _export(hf: Path, round_dir: Path, wall: float, cfg: Any) -> dict[str, Any]:
     return {"steps": int(state["global_step"]), "train_loss": last.get("loss"), "kl": mean_of("kl"),
             "rewards_chosen": mean_of("rewards_chosen"), "rewards_rejected": mean_of("rewards_rejected"),
             "rewards_margins": mean_of("rewards_margins"), "history": hist, "train_seconds": round(wall, 2),
+            "resumed_from_steps": resumed_from(hf),
             "num_workers": cfg.train.num_workers,
             "deepspeed_zero_stage": cfg.train.zero_stage if cfg.pref.deepspeed else None}
