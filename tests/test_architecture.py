@@ -19,7 +19,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "langadapt"
 # the foundation imports nothing above it (docs/architecture.md)
-FOUNDATION = ("langadapt.config", "langadapt.errors", "langadapt.records", "langadapt.storage", "langadapt.text")
+FOUNDATION = ("langadapt.config", "langadapt.errors", "langadapt.io", "langadapt.records", "langadapt.storage", "langadapt.text")
 # the CLI registers every area, orchestration's commands included; no stage imports orchestration
 MAY_IMPORT_ORCHESTRATION = ("langadapt.cli", "langadapt.cli_project", "langadapt.orchestration")
 # calls that load code by a computed name or a file path
