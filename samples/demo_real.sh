@@ -19,7 +19,7 @@ LA=${LA:-langadapt}
 [ -n "$(ls data/raw/*.warc.gz 2>/dev/null)" ] || { echo "error: data/raw has no WARC files: run 'dvc pull data.dvc' (make pull)" >&2; exit 2; }
 sets=()
 # the corpus is the default run's (same snapshot, same cleaning): `dvc repro dedup` makes or reuses data/clean
-for k in tokenizer base cpt cpt_checkpoints synth sft sft_checkpoints diff eval report metrics plots; do
+for k in tokenizer base cpt cpt_checkpoints synth sft sft_checkpoints pref pref_checkpoints diff eval report metrics plots; do
   sets+=(-s "paths.$k=$WORK/$k")
 done
 sets+=(-s "model.base=$WORK/import" -s "synth.teacher.model=$WORK/import")
@@ -39,7 +39,7 @@ step "corpus (dvc repro dedup: the default run's clean corpus, made once)"
 ${DVC:-dvc} repro -q dedup
 started=${FROM:-tokenizer}   # FROM=cpt: resume at a stage (the earlier ones' outputs are in $WORK)
 go=0
-for stage in tokenizer cpt synth sft diff eval; do
+for stage in tokenizer cpt synth sft pref diff eval; do
   [ "$stage" = "$started" ] && go=1
   [ $go = 1 ] || continue
   step "$stage"; $LA "$stage" "${sets[@]}"
@@ -49,7 +49,8 @@ done
 step "eval of the imported base (bits per byte only)"
 $LA eval "${sets[@]}" -s "paths.base=$WORK/import" -s "eval.models=[base]" -s "paths.eval=$WORK/eval-import" \
   -s "paths.metrics=$WORK/metrics-import" -s "paths.plots=$WORK/plots-import" -s eval.translation_pairs=0 \
-  -s eval.ifeval_prompts=0 -s eval.multi_turn=0
+  -s eval.ifeval_prompts=0 -s eval.multi_turn=0 -s eval.sea_ifeval_prompts=0 -s eval.en_ifeval_prompts=0 \
+  -s eval.flores_pairs=0
 python - "$WORK" <<'PY'
 import json, sys
 from pathlib import Path
@@ -67,8 +68,10 @@ if goals["imported base bpb"] and goals["CPT bpb"]:
     goals["CPT bpb cut vs imported base (goal >= 30%)"] = f"{1 - goals['CPT bpb'] / goals['imported base bpb']:.1%}"
 fb, fa = tok["fertility_before"]["tokens_per_char"], tok["fertility_after"]["tokens_per_char"]
 goals["Thai tokens/char before -> after (goal: at least halved)"] = f"{fb} -> {fa} ({fa / fb:.2f}x)"
-for m in ("base", "sft"):
-    goals[f"{m} IFEval prompt strict"] = ev.get(m, {}).get("ifeval_prompt_strict")
+for m in ("base", "cpt", "sft", "pref"):
+    if m in ev:
+        goals[f"{m} IFEval-Th prompt strict (constant-answer baseline "
+              f"{ev[m].get('ifeval_sea_prompt_strict_baseline')})"] = ev[m].get("ifeval_sea_prompt_strict")
 (w / "goals.json").write_text(json.dumps(goals, ensure_ascii=False, indent=2) + "\n")
 print("\n".join(f"{k}: {v}" for k, v in goals.items()))
 PY

@@ -160,6 +160,7 @@ class TrainParams(Section):
     use_gpu: bool = False
     cpus_per_worker: int = 1
     zero_stage: Literal[0, 1, 2, 3] = 2
+    cpu_bf16_autocast: bool = False
     ray_address: str | None = None
     storage_path: str | None = None
     max_failures: int = 2
@@ -262,6 +263,7 @@ class EvalParams(Section):
     models: list[Literal["base", "cpt", "sft", "pref"]] = ["base", "cpt", "sft", "pref"]
     max_new_tokens: int = 192
     batch_size: int = 16
+    cpu_bf16_autocast: bool = False
     bpb_docs: int = 40
     bpb_window: int = 256
     bpb_stride: int = 128

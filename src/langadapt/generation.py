@@ -91,8 +91,9 @@ class HFGenerator:
     """Batched decoding with ``model.generate`` on the model's device (see the module docstring)."""
 
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 8, progress: Callable | None = None,
-                 seed: int | None = None):
+                 seed: int | None = None, cpu_bf16_autocast: bool = False):
         self.model, self.tokenizer, self.progress, self.seed = model, tokenizer, progress, seed
+        self.cpu_bf16_autocast = cpu_bf16_autocast  # decode under torch.autocast(bfloat16) on a CPU model
         self.batch_size = max(1, batch_size)
         self.stops = stop_token_ids(tokenizer, model)
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stops[0]
@@ -126,7 +127,9 @@ class HFGenerator:
             for r, i in enumerate(idx):  # left padding: the prompts end where generation starts
                 ids[r, width - len(prompts[i]) :] = torch.tensor(prompts[i])
                 mask[r, width - len(prompts[i]) :] = 1
-            with torch.inference_mode():
+            autocast = torch.autocast("cpu", dtype=torch.bfloat16,
+                                      enabled=self.cpu_bf16_autocast and device.type == "cpu")
+            with torch.inference_mode(), autocast:
                 seqs = self.model.generate(
                     input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
                     eos_token_id=self.stops, pad_token_id=self.pad, **sampling,

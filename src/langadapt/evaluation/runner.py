@@ -168,7 +168,8 @@ def evaluate_model(
     # an endpoint serves each checkpoint under its name (vllm serve models/sft --served-model-name sft);
     # `{model}` in the URL points each checkpoint at its own server
     gen = (_openai_teacher(E.endpoint.replace("{model}", name), name, cfg, Path(".")) if E.endpoint
-           else HFGenerator(model, tok, batch_size=E.batch_size, progress=progress))
+           else HFGenerator(model, tok, batch_size=E.batch_size, progress=progress,
+                            cpu_bf16_autocast=E.cpu_bf16_autocast))
     ans = _generate_answers(gen, inputs, lang, E.max_new_tokens)
     gens = _answer_records(name, inputs, ans)
     _score_translation(inputs["pairs"], ans, lang, metrics, detail)

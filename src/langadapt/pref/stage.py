@@ -94,7 +94,8 @@ def sample_round(policy: Path, prompts: list[dict[str, Any]], cfg: Any, seed: in
     model, tok = load_causal_lm(policy, trust_remote_code=cfg.model.trust_remote_code)
     if torch.cuda.is_available():
         model.to("cuda")
-    teacher = HFGenerator(model.eval(), tok, batch_size=P.batch_size, seed=seed)
+    teacher = HFGenerator(model.eval(), tok, batch_size=P.batch_size, seed=seed,
+                          cpu_bf16_autocast=cfg.train.cpu_bf16_autocast)
     convs = [p["messages"] for p in prompts for _ in range(P.samples_per_prompt)]
     gens = []
     for i in range(0, len(convs), P.batch_size):

@@ -290,6 +290,12 @@ class _Worker:
         dist.all_reduce(t)
         return t.tolist()
 
+    def autocast(self) -> Any:
+        """bfloat16 autocast of the forward pass on CPU (``train.cpu_bf16_autocast``), else a no-op."""
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(self.config.get("cpu_bf16_autocast")))
+
     def train_step(self, step: int) -> tuple[float, int]:
         """One optimizer step (``grad_accum`` micro-batches): (mean train loss over workers, tokens seen)."""
         from langadapt.train.data import micro_batch_indices
@@ -300,7 +306,8 @@ class _Worker:
         for m in range(self.accum):
             idx = micro_batch_indices(step, m, self.rank, self.world, self.micro_bs, self.accum)
             batch = self.batch_at(idx, self.train_set, shuffle=True)
-            loss = engine(**batch).loss
+            with self.autocast():
+                loss = engine(**batch).loss
             engine.backward(loss)
             engine.step()
             loss_sum += loss.item()
@@ -324,7 +331,8 @@ class _Worker:
             for b in range(self.p["eval_batches"]):
                 idx = micro_batch_indices(b, 0, self.rank, self.world, self.micro_bs, 1)
                 batch = self.batch_at(idx, self.eval_set, shuffle=False)
-                logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                with self.autocast():
+                    logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
                 shift_logits = logits[:, :-1].float().reshape(-1, logits.shape[-1])
                 shift_labels = batch["labels"][:, 1:].reshape(-1)
                 loss_sum += torch.nn.functional.cross_entropy(
@@ -630,6 +638,7 @@ def _worker_config(cfg: Any, stage: str, storage: str, init_location: str, data_
         "use_gpu": tp.use_gpu,
         "zero_stage": tp.zero_stage,
         "threads": tp.cpus_per_worker,
+        "cpu_bf16_autocast": bool(tp.cpu_bf16_autocast and not tp.use_gpu),
         "ds_config": deepspeed_config(sp.model_dump(), tp.zero_stage, tp.use_gpu),
         "fingerprint": fingerprint,
         "resume_from": resume_from,
