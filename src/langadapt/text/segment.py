@@ -118,9 +118,26 @@ _THAI_WORD_RE = re.compile(_THAI_RUN)
 
 @functools.lru_cache(maxsize=200_000)
 def _newmm(text: str) -> tuple[str, ...]:
-    from pythainlp.tokenize.newmm import segment
+    return tuple(_newmm_segmenter()(text))
 
-    return tuple(segment(text))
+
+@functools.lru_cache(maxsize=1)
+def _newmm_segmenter():
+    """newmm over pythainlp's dictionary: nlpo3 (its Rust port, ~8x faster) when installed, else pythainlp's
+    Python newmm. They agree on Thai words except abbreviations with a dot (nlpo3: "ศปก" where pythainlp
+    gives "ศป", "ก"): 57 of 2,962 lines of the shipped Thai news differ."""
+    import os
+
+    try:
+        import nlpo3
+        import pythainlp
+    except ImportError:
+        from pythainlp.tokenize.newmm import segment
+
+        return segment
+    path = os.path.join(os.path.dirname(pythainlp.__file__), "corpus", "words_th.txt")
+    nlpo3.load_dict(path, "langadapt-th")
+    return lambda text: nlpo3.segment(text, "langadapt-th")
 
 
 def _regex_words(text: str) -> list[str]:
