@@ -230,6 +230,7 @@ def test_demo_real_profile_is_valid_params(repo_root):
     sets = [ln.split("#", 1)[0].strip() for ln in lines]
     sets = [s for s in sets if s] + ["model.base=runs/real-smollm2/import", "synth.teacher.model=runs/real-smollm2/import"]
     cfg = load_params(repo_root / "params.yaml", sets)
-    assert cfg.tokenizer.extend and cfg.synth.teacher.kind == "hf" and cfg.train.num_workers == 1
+    assert cfg.tokenizer.extend and cfg.train.num_workers == 1 and cfg.synth.autoif == 0
+    assert cfg.train.cpu_bf16_autocast and cfg.eval.cpu_bf16_autocast
     assert cfg.report.title.startswith("langadapt: Thai adaptation of SmolLM2")
-    assert cfg.cpt.max_steps * cfg.cpt.micro_batch_size * cfg.cpt.seq_len == 24 * 4 * 256
+    assert cfg.cpt.max_steps * cfg.cpt.micro_batch_size * cfg.cpt.seq_len == 48 * 4 * 256
