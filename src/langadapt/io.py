@@ -119,6 +119,7 @@ def atomic_write(path: str | Path, mode: str = "w"):
             if hasattr(f, "fileno"):
                 with contextlib.suppress(Exception):
                     os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: give the file the mode a plain open() would
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -137,10 +138,17 @@ def atomic_dir(path: str | Path):
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield staging
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700: the mode a plain mkdir would give
         replace_dir(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def replace_dir(staging: str | Path, path: str | Path) -> None:
