@@ -10,6 +10,7 @@ directory that looks complete (``atomic_write``, ``atomic_dir``, ``replace_dir``
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
 import json
@@ -145,8 +146,11 @@ def atomic_dir(path: str | Path):
         raise
 
 
+@functools.cache
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read once: reading it means setting it, which must not race with other
+    threads creating files (Ray, the teacher's request pool) on every atomic write."""
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 

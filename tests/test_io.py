@@ -1,4 +1,4 @@
-"""Atomic outputs (langadapt.io): what a reader sees, and the file modes a plain open()/mkdir would give."""
+"""langadapt.io atomic outputs: what a reader sees, and the file modes a plain open()/mkdir would give."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import stat
 
 import pytest
 
-from langadapt.io import atomic_dir, atomic_write
+from langadapt.io import _umask, atomic_dir, atomic_write
 
 
 def test_atomic_outputs_get_the_umask_modes_not_the_temp_files_0600(tmp_path):
     old = os.umask(0o022)
+    _umask.cache_clear()  # read once per process: read it again under this test's umask
     try:
         with atomic_write(tmp_path / "a.json") as f:
             f.write("{}")
@@ -19,6 +20,7 @@ def test_atomic_outputs_get_the_umask_modes_not_the_temp_files_0600(tmp_path):
             (d / "config.json").write_text("{}")
     finally:
         os.umask(old)
+        _umask.cache_clear()
     assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o755  # pods of another uid can read it
     assert (tmp_path / "model" / "config.json").read_text() == "{}"
