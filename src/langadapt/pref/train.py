@@ -57,8 +57,9 @@ def deepspeed_config(zero_stage: int, use_gpu: bool, grad_clip: float) -> dict[s
 def write_manifest(d: Path, rank: int, uploaders: int, resumed_from: list[int]) -> None:
     """``manifest_rank<rank>.json``: every file of the HF checkpoint ``d`` this rank uploads, with its
     size, and the steps the run resumed from; renamed into place after every listed file is written."""
-    files = {p.relative_to(d).as_posix(): p.stat().st_size for p in sorted(d.rglob("*"))
-             if p.is_file() and not p.name.startswith("manifest_rank")}
+    from langadapt.train.trainer import manifest_files
+
+    files = manifest_files(d)
     tmp = d / f".manifest_rank{rank}.json.tmp"
     tmp.write_text(json.dumps({"uploaders": uploaders, "files": files, "resumed_from": resumed_from}))
     os.replace(tmp, d / f"manifest_rank{rank}.json")
@@ -67,13 +68,12 @@ def write_manifest(d: Path, rank: int, uploaders: int, resumed_from: list[int]) 
 def hf_checkpoint_complete(d: str | Path) -> bool:
     """An HF Trainer checkpoint a resume can use: the manifest of every uploading rank, and every file
     they list present at its listed size (trainer state and model weights among them)."""
+    from langadapt.train.trainer import manifests_complete
+
     d = Path(d)
+    if not manifests_complete(d, "uploaders"):
+        return False
     try:
-        uploaders = int(json.loads((d / "manifest_rank0.json").read_text())["uploaders"])
-        for r in range(uploaders):
-            for rel, size in json.loads((d / f"manifest_rank{r}.json").read_text())["files"].items():
-                if not (d / rel).is_file() or (d / rel).stat().st_size != size:
-                    return False
         json.loads((d / "trainer_state.json").read_text())["global_step"]
     except (OSError, ValueError, KeyError, TypeError):
         return False

@@ -75,31 +75,35 @@ def write_manifest(directory: Path, rank: int, world: int) -> None:
     files are present with those sizes (a save killed half-way is not)."""
     from langadapt.train.cloud import rank_hashes
 
-    files = {}
-    for p in sorted(directory.rglob("*")):
-        if p.is_file() and not p.name.startswith("manifest_rank"):
-            files[p.relative_to(directory).as_posix()] = p.stat().st_size
+    files = manifest_files(directory)
     # SHA-256 per file: checked before a resume unpickles optimizer state (langadapt.train.cloud)
     (directory / f"manifest_rank{rank}.json").write_text(
         json.dumps({"world": world, "files": files, "sha256": rank_hashes(directory, list(files))}))
 
 
-def checkpoint_complete(directory: str | Path) -> bool:
+def manifest_files(directory: Path) -> dict[str, int]:
+    """Every file under ``directory`` but the manifests, with its size (what a ``manifest_rank<r>.json`` lists)."""
+    return {p.relative_to(directory).as_posix(): p.stat().st_size for p in sorted(directory.rglob("*"))
+            if p.is_file() and not p.name.startswith("manifest_rank")}
+
+
+def manifests_complete(directory: str | Path, ranks_key: str = "world") -> bool:
+    """Every ``manifest_rank<r>.json`` (r below rank 0's ``ranks_key``) is there and every file it lists is
+    present at its listed size: a save killed half-way is not."""
     d = Path(directory)
-    m0 = d / "manifest_rank0.json"
-    if not m0.exists() or not (d / STATE_FILE).exists():
-        return False
     try:
-        world = json.loads(m0.read_text())["world"]
-        for r in range(world):
-            man = json.loads((d / f"manifest_rank{r}.json").read_text())
-            for rel, size in man["files"].items():
-                p = d / rel
-                if not p.is_file() or p.stat().st_size != size:
+        ranks = json.loads((d / "manifest_rank0.json").read_text())[ranks_key]
+        for r in range(ranks):
+            for rel, size in json.loads((d / f"manifest_rank{r}.json").read_text())["files"].items():
+                if not (d / rel).is_file() or (d / rel).stat().st_size != size:
                     return False
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return False
     return True
+
+
+def checkpoint_complete(directory: str | Path) -> bool:
+    return (Path(directory) / STATE_FILE).exists() and manifests_complete(directory)
 
 
 def checkpoint_step(directory: str | Path) -> int:
