@@ -37,12 +37,13 @@ if [ ! -f "$WORK/import/config.json" ]; then
 fi
 step "corpus (dvc repro dedup: the default run's clean corpus, made once)"
 ${DVC:-dvc} repro -q dedup
-started=${FROM:-tokenizer}   # FROM=cpt: resume at a stage (the earlier ones' outputs are in $WORK)
+started=${FROM:-tokenizer}   # FROM=cpt: resume at a stage (the earlier ones' outputs are in $WORK); UNTIL=sft: stop after it
 go=0
 for stage in tokenizer cpt synth sft pref diff eval; do
   [ "$stage" = "$started" ] && go=1
   [ $go = 1 ] || continue
   step "$stage"; $LA "$stage" "${sets[@]}"
+  if [ "$stage" = "${UNTIL:-}" ]; then step "stopped after $stage (UNTIL)"; exit 0; fi
 done
 # the imported model before extension, on the same held-out documents (bits per byte does not depend on
 # the tokenizer, so it compares across the extension): the "real base" the CPT goal is measured from

@@ -97,6 +97,44 @@ def test_back_translated_examples_always_pass_their_own_verifiers():
     assert total >= 6
 
 
+def test_ifeval_style_formats_reach_every_sea_format_and_pass_the_sea_checkers():
+    """With every example reshaped, the first turns cover SEA-IFEval's format ids (the shapes IFEval-Th
+    asks for: quotation, postscript, end phrase, two answers, JSON, highlights, placeholders, a verdict,
+    a repeated prompt...), and each answer passes SEA-HELM's own semantics too, not only langadapt's."""
+    from langadapt.synth.backtranslate import ALL_FORMATS, _reshape
+
+    assert _reshape(NEWS, "quotation", "th", None)[0] == f'"{NEWS}"'
+    text, c = _reshape(NEWS, "json", "th", "เทศกาลอาหารริมทาง")
+    assert text.startswith("```json\n{") and c["id"] == "detectable_format:json_format"
+    assert json.loads(text.removeprefix("```json").removesuffix("```"))["หัวข้อ"] == "เทศกาลอาหารริมทาง"
+    p = Params()
+    p.synth.multi_turn_fraction = 0.0
+    p.synth.format_fraction = 1.0
+    stats = SynthStats()
+    exs = back_translate(_docs(real=True, n=120), "th", 400, p.synth, 3, stats)
+    used = {c["id"] for ex in exs for c in ex.constraints}
+    want = {"startend:quotation", "detectable_content:postscript", "startend:end_checker",
+            "combination:two_responses", "detectable_format:json_format",
+            "detectable_format:number_highlighted_sections", "detectable_content:number_placeholders",
+            "detectable_format:constrained_response", "combination:repeat_prompt", "detectable_format:title",
+            "detectable_format:multiple_sections", "detectable_format:number_bullet_lists",
+            "startend:first_word"}
+    assert want <= used, want - used
+    assert len(ALL_FORMATS) == 13
+    for ex in exs:
+        prompt, answer = ex.messages[0]["content"], ex.messages[-1]["content"]
+        for c in ex.constraints:
+            assert verify(c["id"], c["kwargs"], answer, "th", prompt=prompt), (c, ex.id)
+            if c["id"] in SEA_IDS and c["id"] != "detectable_format:multiple_sections":
+                assert verify(c["id"], c["kwargs"], answer, "th", prompt=prompt, semantics="sea"), (c, ex.id)
+            if c["id"] == "combination:repeat_prompt":  # the request as asked, then the answer
+                assert answer.startswith(c["kwargs"]["prompt_to_repeat"] + "\n\n")
+                assert prompt.startswith(c["kwargs"]["prompt_to_repeat"])
+            if c["id"] == "detectable_format:multiple_sections":  # SEA's Thai form: "ส่วน 1" (section_title)
+                n = c["kwargs"]["num_sections"]
+                assert verify(c["id"], {"section_title": "ส่วน", "num_sections": n}, answer, "th", semantics="sea")
+
+
 def test_back_translation_in_tibetan_and_traditional_chinese(repo_root):
     text = (repo_root / "samples/data/bo/derge-kangyur-103.excerpt.txt").read_text(encoding="utf-8")
     lines = [ln for ln in text.splitlines() if ln.strip()]

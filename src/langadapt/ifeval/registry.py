@@ -247,12 +247,27 @@ def _rel(lang: str, relation: str, n: int, unit: str) -> str:
 def instruction_text(instruction_id: str, kwargs: dict[str, Any] | None, lang: str) -> str:
     """The instruction asking for this constraint, in ``lang`` (its profile's ``ifeval.texts``; English
     (``en.yaml``) where a language has none)."""
+    key = _text_key(instruction_id, kwargs)
+    tl = lang if key in _texts(lang) else "en"
+    template = _texts(tl).get(key) or _texts("en").get(key)
+    if template is None:
+        raise InstructionError(f"{instruction_id}: no instruction text (add it to text/languages/en.yaml ifeval.texts)")
+    return template.format(**instruction_context(instruction_id, kwargs, lang))
+
+
+def _text_key(instruction_id: str, kwargs: dict[str, Any] | None) -> str:
+    kw = normalize_kwargs(instruction_id, kwargs)
+    if instruction_id == "langadapt:target_script_only" and kw.get("allowance", 0) == 0:
+        return "langadapt:target_script_only#0"
+    return instruction_id
+
+
+def instruction_context(instruction_id: str, kwargs: dict[str, Any] | None, lang: str) -> dict[str, Any]:
+    """The values an instruction text of this constraint is filled with (``{rel}``, ``{keywords}``,
+    ``{options}``...), in the language whose texts are used (``lang``'s, else English's)."""
     c = get(instruction_id)
     kw = normalize_kwargs(instruction_id, kwargs)
-    key = instruction_id
-    if instruction_id == "langadapt:target_script_only" and kw.get("allowance", 0) == 0:
-        key = "langadapt:target_script_only#0"
-    tl = lang if key in _texts(lang) else "en"
+    tl = lang if _text_key(instruction_id, kwargs) in _texts(lang) else "en"
     d = lang_data(tl)
     ctx: dict[str, Any] = dict(kw)
     if c.unit and c.count_key and c.relation_key:
@@ -274,10 +289,7 @@ def instruction_text(instruction_id: str, kwargs: dict[str, Any] | None, lang: s
         ctx["digits"] = (d.get("digit_names") or _english("digit_names"))[kw["system"]]
     if "section_title" in kw:
         ctx["section_spliter"] = kw["section_title"]
-    template = _texts(tl).get(key) or _texts("en").get(key)
-    if template is None:
-        raise InstructionError(f"{instruction_id}: no instruction text (add it to text/languages/en.yaml ifeval.texts)")
-    return template.format(**ctx)
+    return ctx
 
 
 # --- conflicts ------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ a format, answered by the reshaped passage (multi-turn, the follow-up adds a con
 
 from __future__ import annotations
 
+import json
 import math
+import random
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -113,7 +115,14 @@ def _edge_phrase(text: str, lang: str, first: bool, n_words: int) -> str | None:
 # Formats: reshape a passage and name the constraint that asks for the shape
 
 
-def _reshape(passage: str, fmt: str, lang: str, title: str | None) -> tuple[str, dict[str, Any]] | None:
+def _reshape(passage: str, fmt: str, lang: str, title: str | None,
+             rng: Any = None) -> tuple[str, dict[str, Any]] | None:
+    """``passage`` reshaped into ``fmt`` and the constraint that asks for that shape, or None when the
+    passage cannot take it. The layout formats (bullets, sections, stars, title) keep the text; the
+    IFEval-style wrappers (quotation, postscript, end phrase, two answers, JSON, highlights, placeholders,
+    a yes/no/maybe verdict) add what the constraint asks for around it, from the language's templates
+    (``synth:`` in ``text/languages/<code>.yaml``). ``repeat_prompt`` is made by the caller (it needs the
+    instruction)."""
     from langadapt.text import paragraphs, sentences
 
     tpl = templates(lang)
@@ -148,10 +157,135 @@ def _reshape(passage: str, fmt: str, lang: str, title: str | None) -> tuple[str,
         if not title:
             return None
         return f"<<{title}>>\n\n{passage}", {"id": "detectable_format:title", "kwargs": {}}
-    return None
+    shaped = _wrap(passage, fmt, lang, title, rng or random.Random(0), tpl)
+    from langadapt.ifeval import verify
+
+    # a passage that cannot take the shape (e.g. two halves that are the same text) gets another format
+    return shaped if shaped and verify(shaped[1]["id"], shaped[1]["kwargs"], shaped[0], lang) else None
 
 
+Shaped = tuple[str, dict[str, Any]] | None
+
+
+def _wrap(passage: str, fmt: str, lang: str, title: str | None, rng: Any, tpl: dict[str, Any]) -> Shaped:
+    """The IFEval-style wrappers of ``_reshape`` (each needs its templates; a language without them gets
+    none of that format)."""
+    from langadapt.ifeval import lang_data
+
+    fn = _WRAPPERS.get(fmt)
+    return fn(passage, lang, title, rng, tpl, lang_data(lang)) if fn else None
+
+
+def _quotation(passage: str, lang: str, title: str | None, rng: Any, tpl: dict, d: dict) -> Shaped:
+    if passage.startswith('"') or passage.endswith('"'):
+        return None
+    return f'"{passage}"', {"id": "startend:quotation", "kwargs": {}}
+
+
+def _postscript(passage: str, lang: str, title: str | None, rng: Any, tpl: dict, d: dict) -> Shaped:
+    markers, notes = d.get("postscript_markers") or [], tpl.get("postscripts") or []
+    if not markers or not notes:
+        return None
+    marker = rng.choice(markers)
+    return (f"{passage}\n\n{marker} {rng.choice(notes)}",
+            {"id": "detectable_content:postscript", "kwargs": {"postscript_marker": marker}})
+
+
+def _end_phrase(passage: str, lang: str, title: str | None, rng: Any, tpl: dict, d: dict) -> Shaped:
+    phrases = tpl.get("end_phrases") or []
+    if not phrases:
+        return None
+    phrase = rng.choice(phrases)
+    return f"{passage}\n\n{phrase}", {"id": "startend:end_checker", "kwargs": {"end_phrase": phrase}}
+
+
+def _halves(passage: str, lang: str, tpl: dict) -> list[str] | None:
+    from langadapt.text import paragraphs, sentences
+
+    parts = paragraphs(passage)
+    if len(parts) >= 2:
+        half = len(parts) // 2
+        return ["\n\n".join(parts[:half]), "\n\n".join(parts[half:])]
+    sents = sentences(passage, lang)
+    if len(sents) < 2:
+        return None
+    half = len(sents) // 2
+    joiner = tpl.get("sentence_joiner", " ")
+    return [joiner.join(sents[:half]), joiner.join(sents[half:])]
+
+
+def _two_responses(passage: str, lang: str, title: str | None, rng: Any, tpl: dict, d: dict) -> Shaped:
+    parts = _halves(passage, lang, tpl)
+    if not parts:
+        return None
+    return "\n\n******\n\n".join(parts), {"id": "combination:two_responses", "kwargs": {}}
+
+
+def _json(passage: str, lang: str, title: str | None, rng: Any, tpl: dict, d: dict) -> Shaped:
+    from langadapt.text import paragraphs
+
+    keys = tpl.get("json_keys") or {}
+    if not keys.get("content"):
+        return None
+    obj: dict[str, Any] = {}
+    if title and keys.get("title"):
+        obj[keys["title"]] = title
+    paras = paragraphs(passage)
+    obj[keys["content"]] = paras if len(paras) > 1 else passage
+    body = json.dumps(obj, ensure_ascii=False, indent=2)
+    return f"```json\n{body}\n```", {"id": "detectable_format:json_format", "kwargs": {}}
+
+
+def _highlights(passage: str, lang: str, title: str | None, rng: Any, tpl: dict, d: dict) -> Shaped:
+    from langadapt.text import words
+
+    if "*" in passage:
+        return None
+    picked = salient_words(words(passage, lang), lang, passage)[:6]
+    spans: list[tuple[int, int]] = []
+    for w in picked[: rng.randint(2, max(2, min(4, len(picked))))]:  # the first free occurrence of each
+        i = passage.find(w)
+        while i >= 0 and any(i < b and a < i + len(w) for a, b in spans):
+            i = passage.find(w, i + 1)
+        if i >= 0:
+            spans.append((i, i + len(w)))
+    if len(spans) < 2:
+        return None
+    text, pos = "", 0
+    for a, b in sorted(spans):
+        text += passage[pos:a] + f"*{passage[a:b]}*"
+        pos = b
+    return text + passage[pos:], {"id": "detectable_format:number_highlighted_sections",
+                                  "kwargs": {"num_highlights": len(spans)}}
+
+
+def _placeholders(passage: str, lang: str, title: str | None, rng: Any, tpl: dict, d: dict) -> Shaped:
+    frames = tpl.get("placeholder_frames") or []
+    if not frames or "[" in passage:
+        return None
+    text = rng.choice(frames).format(text=passage)
+    n = len(re.findall(r"\[[^\]\n]+\]", text))
+    return text, {"id": "detectable_content:number_placeholders", "kwargs": {"num_placeholders": n}}
+
+
+def _verdict(passage: str, lang: str, title: str | None, rng: Any, tpl: dict, d: dict) -> Shaped:
+    options = d.get("constrained_options") or []
+    if not options or not tpl.get("question_tasks"):
+        return None
+    return f"{passage}\n\n{rng.choice(options)}", {"id": "detectable_format:constrained_response", "kwargs": {}}
+
+
+_WRAPPERS = {"quotation": _quotation, "postscript": _postscript, "end_phrase": _end_phrase,
+             "two_responses": _two_responses, "json": _json, "highlights": _highlights,
+             "placeholders": _placeholders, "verdict": _verdict}
+
+
+# the formats a follow-up turn may ask for (it reshapes the first answer's passage)
 FORMATS = ("bullets", "sections", "stars", "title")
+# every format a first turn may ask for: the layouts, the IFEval-style wrappers (SEA-IFEval ids) and the
+# prompt repeat; chosen uniformly when an example is reshaped (``synth.format_fraction``)
+ALL_FORMATS = FORMATS + ("quotation", "postscript", "end_phrase", "two_responses", "json", "highlights",
+                         "placeholders", "verdict", "repeat_prompt")
 
 # ---------------------------------------------------------------------------------------------------
 # Facts a passage satisfies
@@ -201,6 +335,8 @@ def candidate_constraints(r: str, lang: str, rng: Any, other_words: list[str]) -
     start = _edge_phrase(r, lang, True, rng.randint(2, 4))
     if start:
         groups["edges"].append({"id": "langadapt:start_checker", "kwargs": {"start_phrase": start}})
+    if ws and r.lstrip().startswith(ws[0]) and len(ws[0]) >= 2:
+        groups["edges"].append({"id": "startend:first_word", "kwargs": {"first_word": ws[0]}})
     end = _edge_phrase(r, lang, False, rng.randint(2, 4))
     if end:
         groups["edges"].append({"id": "startend:end_checker", "kwargs": {"end_phrase": end}})
@@ -214,10 +350,17 @@ def candidate_constraints(r: str, lang: str, rng: Any, other_words: list[str]) -
     # only facts: a candidate the verifier would reject (e.g. a passage opening with a quote mark that
     # the start phrase leaves out) is not offered
     # ... and only ids langadapt generates in this language (Thai: SEA-IFEval's ids or langadapt:*)
-    from langadapt.ifeval import generatable, verify
+    # ... and a SEA-IFEval id holds under SEA-HELM's semantics too (a quoted answer "ends" with its quote
+    # mark there), so an example never teaches what the reference scorer would fail
+    from langadapt.ifeval import SEA_IDS, generatable, verify
 
     ok = set(generatable(lang))
-    return {g: [c for c in cs if c["id"] in ok and verify(c["id"], c["kwargs"], r, lang)] for g, cs in groups.items()}
+
+    def holds(c: dict[str, Any]) -> bool:
+        return verify(c["id"], c["kwargs"], r, lang) and (
+            c["id"] not in SEA_IDS or verify(c["id"], c["kwargs"], r, lang, semantics="sea"))
+
+    return {g: [c for c in cs if c["id"] in ok and holds(c)] for g, cs in groups.items()}
 
 
 def _native_style(r: str, lang: str) -> list[dict[str, Any]]:
@@ -255,20 +398,38 @@ def _pick(groups: dict[str, list[dict[str, Any]]], k: int, rng: Any, allowed: se
     return out
 
 
-def build_instruction(task: str, constraints: list[dict[str, Any]], lang: str) -> str:
-    from langadapt.ifeval import instruction_text
-
-    parts = [task] + [instruction_text(c["id"], c["kwargs"], lang) for c in constraints]
+def build_instruction(task: str, constraints: list[dict[str, Any]], lang: str, rng: Any = None) -> str:
+    parts = [task] + [_instruction_text(c, lang, rng) for c in constraints]
     return templates(lang).get("joiner", " ").join(parts)
 
 
-def _task(lang: str, rng: Any, title: str | None, topic_words: list[str]) -> str:
+def _instruction_text(c: dict[str, Any], lang: str, rng: Any = None) -> str:
+    """The constraint's instruction: the profile's ``ifeval.texts`` wording, or with ``rng`` one of it and
+    its ``synth.instruction_variants`` (other wordings of the same request, so a model learns the request,
+    not one sentence)."""
+    from langadapt.ifeval import instruction_text
+
+    text = instruction_text(c["id"], c["kwargs"], lang)
+    variants = (templates(lang).get("instruction_variants") or {}).get(c["id"]) or []
+    if rng is None or not variants:
+        return text
+    pick = rng.randrange(len(variants) + 1)
+    if pick == len(variants):
+        return text
+    from langadapt.ifeval.registry import instruction_context
+
+    return variants[pick].format(**instruction_context(c["id"], c["kwargs"], lang))
+
+
+def _task(lang: str, rng: Any, title: str | None, topic_words: list[str], question: bool = False) -> str:
     tpl = templates(lang)
     genre = rng.choice(tpl["genres"])
-    if title:
-        return rng.choice(tpl["task_with_title"]).format(genre=genre, title=title)
     quote = tpl.get("topic_quote", "“{}”")
     topic = tpl.get("topic_joiner", " ").join(quote.format(w) for w in topic_words)
+    if question and tpl.get("question_tasks"):
+        return rng.choice(tpl["question_tasks"]).format(subject=f"“{title}”" if title else topic)
+    if title:
+        return rng.choice(tpl["task_with_title"]).format(genre=genre, title=title)
     return rng.choice(tpl["task_with_topic"]).format(genre=genre, topic=topic)
 
 
@@ -333,14 +494,21 @@ def _example(passage: str, doc: Document, pi: int, lang: str, params: Any, rng: 
     response = passage
     constraints: list[dict[str, Any]] = []
     multi = rng.random() < params.multi_turn_fraction
-    fmt_order = list(FORMATS)
+    fmt_order = list(ALL_FORMATS)
     rng.shuffle(fmt_order)
+    repeat = question = False
     if not multi and rng.random() < params.format_fraction:
         for fmt in fmt_order:
-            shaped = _reshape(passage, fmt, lang, title)
+            if fmt == "repeat_prompt":  # made below, once the instruction is written
+                if allowed is None or "combination:repeat_prompt" in allowed:
+                    repeat, k = True, 0
+                    break
+                continue
+            shaped = _reshape(passage, fmt, lang, title, rng)
             if shaped and (allowed is None or shaped[1]["id"] in allowed):
                 response, fc = shaped
                 constraints.append(fc)
+                question = fmt == "verdict"  # a yes/no/maybe verdict answers a question
                 k -= 1
                 break
     other = [w for w in vocab_pool if w != title]
@@ -361,10 +529,15 @@ def _example(passage: str, doc: Document, pi: int, lang: str, params: Any, rng: 
     if not constraints:
         stats.drop(SOURCE, "no_constraint", **rec)
         return None
-    task = _task(lang, rng, title, topic_words)
+    task = _task(lang, rng, title, topic_words, question=question)
     shown = [c for c in constraints if not (c["id"] == "keywords:existence" and c["kwargs"]["keywords"] == topic_words)]
     rng.shuffle(shown)
-    instruction = build_instruction(task, shown, lang)
+    instruction = build_instruction(task, shown, lang, rng)
+    if repeat:  # SEA-IFEval's shape: the request, then the instruction to repeat it first
+        rc = {"id": "combination:repeat_prompt", "kwargs": {"prompt_to_repeat": instruction}}
+        response = f"{instruction}\n\n{response}"
+        instruction = instruction + "\n\n" + _instruction_text(rc, lang, rng)
+        constraints.append(rc)
     fail = verify_all(constraints, response, lang, stats, SOURCE, prompt=instruction)
     if fail:
         stats.drop(SOURCE, f"verify_failed:{fail}", **rec)
