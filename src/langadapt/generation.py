@@ -127,8 +127,10 @@ class HFGenerator:
             for r, i in enumerate(idx):  # left padding: the prompts end where generation starts
                 ids[r, width - len(prompts[i]) :] = torch.tensor(prompts[i])
                 mask[r, width - len(prompts[i]) :] = 1
+            from langadapt.hardware import use_cpu_bf16
+
             autocast = torch.autocast("cpu", dtype=torch.bfloat16,
-                                      enabled=self.cpu_bf16_autocast and device.type == "cpu")
+                                      enabled=device.type == "cpu" and use_cpu_bf16(self.cpu_bf16_autocast, "generate"))
             with torch.inference_mode(), autocast:
                 seqs = self.model.generate(
                     input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,

@@ -298,7 +298,10 @@ class _Worker:
         """bfloat16 autocast of the forward pass on CPU (``train.cpu_bf16_autocast``), else a no-op."""
         import torch
 
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(self.config.get("cpu_bf16_autocast")))
+        from langadapt.hardware import use_cpu_bf16
+
+        on = use_cpu_bf16(bool(self.config.get("cpu_bf16_autocast")), f"{self.stage} (rank {self.rank})")
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=on)
 
     def train_step(self, step: int) -> tuple[float, int]:
         """One optimizer step (``grad_accum`` micro-batches): (mean train loss over workers, tokens seen)."""
