@@ -46,6 +46,15 @@ def tiny_model(tmp_path_factory) -> Path:
     return save_hf(model, tok, tmp_path_factory.mktemp("bf16") / "model")
 
 
+@pytest.fixture(autouse=True)
+def native_bf16(monkeypatch):
+    """These tests are about what runs under autocast when it is on, on any CPU: pretend native bf16
+    (``langadapt.hardware``; on a CPU without it the flag is turned down, tests/test_hardware.py)."""
+    from langadapt import hardware
+
+    monkeypatch.setattr(hardware, "cpu_bf16_native", lambda: True)
+
+
 @pytest.fixture
 def linear_calls():
     """Every ``nn.Linear`` call while the fixture is active: phase, output dtype, weight dtype, autocast on."""
@@ -215,11 +224,17 @@ def test_eval_decodes_under_autocast_and_bpb_stays_fp32(tiny_model, monkeypatch,
 # pref: sampling the policy (train.cpu_bf16_autocast)
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["native-bf16", "no-native-bf16"])
 @pytest.mark.parametrize("on", [True, False], ids=["autocast", "fp32"])
-def test_pref_sampling_runs_under_autocast(on, tiny_model, linear_calls):
+def test_pref_sampling_runs_under_autocast(on, native, tiny_model, linear_calls, monkeypatch, capsys):
+    """... and a CPU without native bf16 (AVX2 only: a reference GEMM ~100x slower) samples in fp32."""
     import torch
 
+    from langadapt import hardware
     from langadapt.pref.stage import sample_round
+
+    monkeypatch.setattr(hardware, "cpu_bf16_native", lambda: native)
+    monkeypatch.setattr(hardware, "_warned", set())
 
     cfg = _params(f"train.cpu_bf16_autocast={str(on).lower()}", "pref.samples_per_prompt=2",
                   "pref.max_new_tokens=4", "pref.batch_size=4")
@@ -229,7 +244,8 @@ def test_pref_sampling_runs_under_autocast(on, tiny_model, linear_calls):
     linear_calls.phase["name"] = "sample"
     records = sample_round(tiny_model, prompts, cfg, seed=1)
     assert len(records) == 4
-    want = torch.bfloat16 if on else torch.float32
-    assert _dtypes(linear_calls.calls, "sample", "out") == {want}
-    assert _dtypes(linear_calls.calls, "sample", "autocast") == {on}
+    bf16 = on and native
+    assert _dtypes(linear_calls.calls, "sample", "out") == {torch.bfloat16 if bf16 else torch.float32}
+    assert _dtypes(linear_calls.calls, "sample", "autocast") == {bf16}
     assert _dtypes(linear_calls.calls, "sample", "weight") == {torch.float32}
+    assert ("no native bf16" in capsys.readouterr().err) == (on and not native)
