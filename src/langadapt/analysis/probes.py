@@ -65,8 +65,8 @@ def linear_cka(x: Any, y: Any) -> float:
     """Linear CKA of two feature matrices (n samples x d1, n x d2): ||Y^T X||_F^2 / (||X^T X|| ||Y^T Y||)."""
     import torch
 
-    x = x.double() - x.double().mean(0, keepdim=True)
-    y = y.double() - y.double().mean(0, keepdim=True)
+    x, y = x.double(), y.double()
+    x, y = x - x.mean(0, keepdim=True), y - y.mean(0, keepdim=True)
     if x.shape[0] <= max(x.shape[1], y.shape[1]):  # sample space: <XX^T, YY^T> is the same quantity
         kx, ky = x @ x.T, y @ y.T
         num, den = (kx * ky).sum(), torch.linalg.norm(kx) * torch.linalg.norm(ky)
@@ -110,6 +110,10 @@ class StreamedModel:
     it runs (stored dtype -> float32, one layer at a time) and drop them after. The embedding is not
     loaded: ``embed`` gathers the rows of the given token ids slab by slab; the LM head is never loaded:
     ``top1`` streams it in row slabs. Peak memory: one layer plus a slab, plus activations.
+
+    Every layer is read into the same float32 buffers (one per parameter name and shape), and the head
+    slabs and logits into one buffer each: a fresh allocation of that size is served by its own mmap
+    (``diff.return_big_blocks_to_os``) and costs its page faults on every use.
     """
 
     def __init__(self, path: str | Path):
@@ -132,6 +136,7 @@ class StreamedModel:
         except Exception as e:  # noqa: BLE001 - transformers raises many types; name the checkpoint
             raise ModelError(f"model {str(path)!r}: cannot be built from its config ({type(e).__name__}: {e})") from None
         self.model.eval()
+        self._pool: dict[tuple[str, tuple[int, ...]], Any] = {}  # layer parameter buffers, reused by every layer
         self.base = getattr(self.model, "base_model", self.model)
         self.embed_name = next((n for n in EMBED_NAMES if n in self.ck.names()), None)
         self.head_name = next((n for n in LM_HEAD_NAMES if n in self.ck.names()), self.embed_name)
@@ -153,13 +158,13 @@ class StreamedModel:
             if id(param) not in skip:
                 self._set(name, self._read(name))
 
-    def _read(self, name: str) -> Any:
+    def _read(self, name: str, out: Any = None) -> Any:
         from langadapt.analysis.checkpoint import canonical_name
 
         canon = canonical_name(name)
         if canon not in self.ck.names():
             raise ModelError(f"{self.ck.path}: tensor {canon!r} (parameter {name!r}) is not in the checkpoint")
-        return self.ck.read(canon)
+        return self.ck.read(canon, out=out)
 
     def _set(self, name: str, value: Any) -> None:
         from accelerate.utils import set_module_tensor_to_device
@@ -167,10 +172,14 @@ class StreamedModel:
         set_module_tensor_to_device(self.model, name, "cpu" if value is not None else "meta", value=value)
 
     def _load(self, module: Any, prefix: str) -> None:
+        import torch
         from accelerate.utils import set_module_tensor_to_device
 
-        for name, _ in module.named_parameters():
-            set_module_tensor_to_device(module, name, "cpu", value=self._read(prefix + name))
+        for name, param in module.named_parameters():
+            key = (name, tuple(param.shape))
+            if key not in self._pool:  # the previous layer is freed (meta) by now: its buffers are free
+                self._pool[key] = torch.empty(param.shape, dtype=torch.float32)
+            set_module_tensor_to_device(module, name, "cpu", value=self._read(prefix + name, out=self._pool[key]))
 
     def _free(self, module: Any) -> None:
         module.to("meta")
@@ -183,48 +192,63 @@ class StreamedModel:
         out = torch.zeros(*ids.shape, dim, dtype=torch.float32)
         step = max(1, int(HEAD_SLAB_MB * 2**20) // (4 * dim))
         wanted = torch.unique(ids)
+        buf = torch.empty(min(step, rows), dim)
         for r0 in range(0, rows, step):
             r1 = min(rows, r0 + step)
             inside = wanted[(wanted >= r0) & (wanted < r1)]
             if inside.numel() == 0:
                 continue
-            slab = self.ck.read(self.embed_name, rows=(r0, r1))
+            slab = self.ck.read(self.embed_name, rows=(r0, r1), out=buf[: r1 - r0])
             for i in inside.tolist():
                 out[ids == i] = slab[i - r0]
         scale = getattr(self.model.get_input_embeddings(), "embed_scale", None)  # Gemma scales its embeddings
         return out * scale.to(torch.float32) if scale is not None else out
 
-    def hidden_states(self, input_ids: Any, attention_mask: Any) -> tuple[Any, ...]:
+    def hidden_states(self, input_ids: Any, attention_mask: Any = None, position_ids: Any = None) -> tuple[Any, ...]:
         """Every layer's hidden states (0 = embedding output), one layer's weights in memory at a time."""
         import torch
 
         with torch.no_grad():
             out = self.base(inputs_embeds=self.embed(input_ids), attention_mask=attention_mask,
-                            output_hidden_states=True, use_cache=False)
+                            position_ids=position_ids, output_hidden_states=True, use_cache=False)
         return out.hidden_states
 
     def top1(self, z: Any) -> Any:
-        """argmax over the vocabulary of ``z @ head.T`` (z: n x d), reading the head in row slabs."""
+        """argmax over the vocabulary of ``z @ head.T`` (z: n x d), reading the head in row slabs.
+
+        Identical rows of z (the same token at layer 0, a text's first token at every layer, repeated
+        texts) go through the head once: the head product is most of the probes' arithmetic.
+        """
         import torch
 
+        if z.shape[0] == 0:
+            return torch.zeros(0, dtype=torch.long)
+        z, inverse = torch.unique(z, dim=0, return_inverse=True)
         rows, dim = self.ck.shape(self.head_name)
+        n = z.shape[0]
         step = max(1, int(HEAD_SLAB_MB * 2**20) // (4 * dim))
         block = max(1, LOGITS_BLOCK_MB * 2**20 // (4 * step))
-        best = torch.full((z.shape[0],), -float("inf"))
-        arg = torch.zeros(z.shape[0], dtype=torch.long)
+        best = torch.full((n,), -float("inf"))
+        arg = torch.zeros(n, dtype=torch.long)
+        w_buf = torch.empty(min(step, rows), dim)
+        logits_buf = torch.empty(min(block, n) * min(step, rows))
         for r0 in range(0, rows, step):
-            w = self.ck.read(self.head_name, rows=(r0, min(rows, r0 + step)))
-            for b0 in range(0, z.shape[0], block):
-                vals, idx = (z[b0 : b0 + block] @ w.T).max(-1)
-                better = vals > best[b0 : b0 + block]
-                best[b0 : b0 + block] = torch.where(better, vals, best[b0 : b0 + block])
-                arg[b0 : b0 + block] = torch.where(better, idx + r0, arg[b0 : b0 + block])
-        return arg
+            r1 = min(rows, r0 + step)
+            w = self.ck.read(self.head_name, rows=(r0, r1), out=w_buf[: r1 - r0])
+            for b0 in range(0, n, block):
+                b1 = min(n, b0 + block)
+                logits = torch.mm(z[b0:b1], w.T, out=logits_buf[: (b1 - b0) * (r1 - r0)].view(b1 - b0, r1 - r0))
+                vals, idx = logits.max(-1)
+                better = vals > best[b0:b1]
+                best[b0:b1] = torch.where(better, vals, best[b0:b1])
+                arg[b0:b1] = torch.where(better, idx + r0, arg[b0:b1])
+        return arg[inverse]
 
     def close(self) -> None:
         for h in self._hooks:
             h.remove()
         self.model = self.base = self.layers = None
+        self._pool.clear()
 
 
 def collect(paths: dict[str, str | Path], texts: dict[str, list[str]], lang: str, max_tokens: int) -> dict[str, Any]:
@@ -248,6 +272,47 @@ def collect(paths: dict[str, str | Path], texts: dict[str, list[str]], lang: str
     return out
 
 
+PACK_RTOL = 1e-4  # packed vs separate forward of the same text: float noise only (a leak between texts is O(1))
+
+
+def _packed_states(sm: StreamedModel, flat: list[list[int]]) -> list[Any] | None:
+    """Per layer, the states of every token of ``flat`` (n_tokens x d), all texts packed in one row.
+
+    Position ids restart at 0 for each text, which transformers turns into a block-diagonal causal
+    mask (``masking_utils.find_packed_sequence_indices``): no padding computed, unlike a padded batch
+    (the probe texts are short and uneven: 227 tokens in 32 texts padded to 17 = 544 positions). The
+    shortest text is appended once more as a check; None when its two copies' states differ (a model
+    whose mask ignores packed positions), and the caller falls back to the padded batch.
+    """
+    import torch
+
+    k = min(range(len(flat)), key=lambda i: len(flat[i]))
+    texts = [*flat, flat[k]]
+    ids = torch.tensor([t for e in texts for t in e]).unsqueeze(0)
+    positions = torch.cat([torch.arange(len(e)) for e in texts]).unsqueeze(0)
+    hs = sm.hidden_states(ids, None, positions)
+    n, start, m = ids.shape[1] - len(flat[k]), sum(len(e) for e in flat[:k]), len(flat[k])
+    for h in hs:
+        a, b = h[0, start : start + m], h[0, n:]
+        if not torch.allclose(a, b, rtol=PACK_RTOL, atol=PACK_RTOL * float(a.abs().max())):
+            return None
+    return [h[0, :n].float() for h in hs]
+
+
+def _padded_states(sm: StreamedModel, flat: list[list[int]]) -> list[Any]:
+    """As ``_packed_states``, from one right-padded batch (a causal model's states of real tokens are unchanged)."""
+    import torch
+
+    width = max(len(e) for e in flat)
+    ids = torch.zeros(len(flat), width, dtype=torch.long)
+    mask = torch.zeros(len(flat), width, dtype=torch.long)
+    for i, e in enumerate(flat):
+        ids[i, : len(e)] = torch.tensor(e)
+        mask[i, : len(e)] = 1
+    hs = sm.hidden_states(ids, mask)
+    return [torch.cat([h[i, : len(e)] for i, e in enumerate(flat)]).float() for h in hs]
+
+
 def _probe_sets(sm: StreamedModel, target_token: Any, sets: dict[str, list[str]], max_tokens: int) -> dict[str, Any]:
     """The probe sets through one model: features per layer and the logit-lens share per layer, per set."""
     import torch
@@ -257,17 +322,10 @@ def _probe_sets(sm: StreamedModel, target_token: Any, sets: dict[str, list[str]]
     flat = [e for es in encs.values() for e in es]
     if not flat:
         return {name: {"tokens": [], "pooled": [], "ids": [], "lens": [], "n_tokens": 0} for name in sets}
-    width = max(len(e) for e in flat)
-    ids = torch.zeros(len(flat), width, dtype=torch.long)
-    mask = torch.zeros(len(flat), width, dtype=torch.long)
-    for i, e in enumerate(flat):  # right padding: a causal model's states of real tokens are unchanged
-        ids[i, : len(e)] = torch.tensor(e)
-        mask[i, : len(e)] = 1
-    hs = sm.hidden_states(ids, mask)
-    del ids, mask
     # per layer, every real token of every text, in order (set by set): rows of one matrix per layer
-    states = [torch.cat([h[i, : len(e)] for i, e in enumerate(flat)]).float() for h in hs]
-    del hs
+    states = _packed_states(sm, flat)
+    if states is None:
+        states = _padded_states(sm, flat)
     norm, last = _final_norm(sm.model), len(states) - 1
     with torch.no_grad():  # the last layer's output is normed already
         z = torch.cat([h if (li == last or norm is None) else norm(h) for li, h in enumerate(states)])
