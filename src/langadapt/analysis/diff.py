@@ -164,15 +164,16 @@ class _Slabs:
             return ck.read(p.name, rows=(i, j), out=self._buf(k, (j - i, self.short)))
         return ck.read(p.name, rows=shared_rows, cols=(i, j), out=self._buf(k, (self.short, j - i))).T
 
-    def whole_diff(self, pair: tuple[str, str]):
-        """dW of one stage pair as one float32 matrix (tall orientation), filled slab by slab."""
+    def whole_diff(self, pair: tuple[str, str], out=None):
+        """dW of one stage pair as one float32 matrix (tall orientation), filled slab by slab (into ``out``,
+        a long x short float32 matrix, when given: the pairs of a tensor reuse one)."""
         import torch
 
         if self._cache is not None:  # a one-slab tensor, already in memory
             slab = self._cache[0]
             return slab[pair[1]] - slab[pair[0]]
         del self._bufs[2:]  # two slabs at a time here
-        d = torch.empty(self.long, self.short)
+        d = torch.empty(self.long, self.short) if out is None else out
         for i in range(0, self.long, self.step):
             j = min(self.long, i + self.step)
             torch.sub(self._read(pair[1], i, j, 0), self._read(pair[0], i, j, 1), out=d[i:j])
@@ -361,9 +362,11 @@ def _randomized_sigma_sq(slabs: _Slabs, pairs, y_parts, niter: int, hold_elems: 
     q0 = {p: _orth(torch.cat(y_parts[p])) for p in pairs}
     y_parts.clear()
     if slabs.long * slabs.short <= hold_elems:
-        out = {}
+        out, buf = {}, None
         for p in pairs:
-            d = slabs.whole_diff(p)
+            d = slabs.whole_diff(p, out=buf)
+            if slabs.n_slabs > 1:
+                buf = d  # the next pair's dW goes in the same memory (no second round of page faults)
             out.update(_power_passes(lambda p=p, d=d: iter([{p: d}]), [p], {p: q0[p]}, niter))
             del d
         return out

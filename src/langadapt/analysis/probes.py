@@ -276,27 +276,54 @@ PACK_RTOL = 1e-4  # packed vs separate forward of the same text: float noise onl
 
 
 def _packed_states(sm: StreamedModel, flat: list[list[int]]) -> list[Any] | None:
-    """Per layer, the states of every token of ``flat`` (n_tokens x d), all texts packed in one row.
+    """Per layer, the states of every token of ``flat`` (n_tokens x d, texts in order), texts packed in rows.
 
-    Position ids restart at 0 for each text, which transformers turns into a block-diagonal causal
-    mask (``masking_utils.find_packed_sequence_indices``): no padding computed, unlike a padded batch
-    (the probe texts are short and uneven: 227 tokens in 32 texts padded to 17 = 544 positions). The
-    shortest text is appended once more as a check; None when its two copies' states differ (a model
-    whose mask ignores packed positions), and the caller falls back to the padded batch.
+    A padded batch computes every text at the longest one's length (the TALPCo probe pairs: 227 tokens
+    in 32 texts of 3-17, padded to 544 positions). Here the texts are packed, longest first, into rows
+    as wide as the longest text (first fit), position ids restarting at 0 for each text and for the
+    filler after it; transformers turns that into a block-diagonal causal mask
+    (``masking_utils.find_packed_sequence_indices``), so each text sees only itself, and no row is
+    longer than a padded one (attention stays per text length, not the total's square).
+    The shortest text goes in once more, after the longest, as a check: None when its two copies'
+    states differ (a model whose mask ignores packed positions), and the caller falls back to the
+    padded batch.
     """
     import torch
 
+    width = max(len(e) for e in flat)
+    rows: list[list[int]] = []  # text indices per row; -1 = the check copy
+    room: list[int] = []
+    for i in sorted(range(len(flat)), key=lambda i: -len(flat[i])):
+        r = next((r for r, free in enumerate(room) if free >= len(flat[i])), len(rows))
+        if r == len(rows):
+            rows.append([])
+            room.append(width)
+        rows[r].append(i)
+        room[r] -= len(flat[i])
     k = min(range(len(flat)), key=lambda i: len(flat[i]))
-    texts = [*flat, flat[k]]
-    ids = torch.tensor([t for e in texts for t in e]).unsqueeze(0)
-    positions = torch.cat([torch.arange(len(e)) for e in texts]).unsqueeze(0)
+    rows[0].append(-1)
+    row_width = max(sum(len(flat[k if i < 0 else i]) for i in row) for row in rows)
+    ids = torch.zeros(len(rows), row_width, dtype=torch.long)
+    positions = torch.zeros(len(rows), row_width, dtype=torch.long)
+    where: dict[int, tuple[int, int]] = {}  # text -> (row, offset)
+    for r, row in enumerate(rows):
+        o = 0
+        for i in row:
+            e = flat[k if i < 0 else i]
+            ids[r, o : o + len(e)] = torch.tensor(e)
+            positions[r, o : o + len(e)] = torch.arange(len(e))
+            where[i] = (r, o)
+            o += len(e)
+        positions[r, o:] = torch.arange(row_width - o)  # filler: a sequence of its own, after the texts
     hs = sm.hidden_states(ids, None, positions)
-    n, start, m = ids.shape[1] - len(flat[k]), sum(len(e) for e in flat[:k]), len(flat[k])
+    m = len(flat[k])
+    (r0, o0), (r1, o1) = where[k], where[-1]
     for h in hs:
-        a, b = h[0, start : start + m], h[0, n:]
+        a, b = h[r0, o0 : o0 + m], h[r1, o1 : o1 + m]
         if not torch.allclose(a, b, rtol=PACK_RTOL, atol=PACK_RTOL * float(a.abs().max())):
             return None
-    return [h[0, :n].float() for h in hs]
+    return [torch.cat([h[where[i][0], where[i][1] : where[i][1] + len(e)] for i, e in enumerate(flat)]).float()
+            for h in hs]
 
 
 def _padded_states(sm: StreamedModel, flat: list[list[int]]) -> list[Any]:
