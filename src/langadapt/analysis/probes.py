@@ -7,7 +7,8 @@
 Like the tensor diff, the probes never hold a whole model: the checkpoints run one at a time, and each is
 streamed (``StreamedModel``): a decoder layer's weights are read from the safetensors files (stored dtype,
 computed in float32) just before it runs and freed after; the embedding rows and the LM head are read in
-slabs. All probe texts of a set go through in one padded batch, so each layer is read once per set.
+slabs. All probe texts of a model go through in one batch (texts packed in rows, ``_packed_states``), so
+each layer is read once per model; the logit lens runs the head over the distinct states only.
 
 - CKA: hidden states of every layer (0 = the embedding output) as features; ``tokens`` uses every token's
   state (needs the same tokenization in both checkpoints, else it falls back to ``pooled``: the mean over
@@ -256,7 +257,7 @@ def collect(paths: dict[str, str | Path], texts: dict[str, list[str]], lang: str
 
     Returns ``{label: {set: {"tokens": [L+1 x (n_tokens x d)], "pooled": [...], "ids": [...],
     "lens": [share per layer], "n_tokens": n}}}`` for sets ``target`` and ``en``. Both sets go through
-    a model in one padded batch, so its layers, embedding and head are each read once.
+    a model in one batch (packed rows), so its layers, embedding and head are each read once.
     """
     from langadapt.text import language_script, script_ratio
 
@@ -285,8 +286,8 @@ def _packed_states(sm: StreamedModel, flat: list[list[int]]) -> list[Any] | None
     (``masking_utils.find_packed_sequence_indices``), so each text sees only itself, and no row is
     longer than a padded one (attention stays per text length, not the total's square).
     The shortest text goes in once more, after the longest, as a check: None when its two copies'
-    states differ (a model whose mask ignores packed positions), and the caller falls back to the
-    padded batch.
+    states differ (a model whose mask ignores packed positions) or the model takes no position ids,
+    and the caller falls back to the padded batch.
     """
     import torch
 
@@ -315,7 +316,10 @@ def _packed_states(sm: StreamedModel, flat: list[list[int]]) -> list[Any] | None
             where[i] = (r, o)
             o += len(e)
         positions[r, o:] = torch.arange(row_width - o)  # filler: a sequence of its own, after the texts
-    hs = sm.hidden_states(ids, None, positions)
+    try:
+        hs = sm.hidden_states(ids, None, positions)
+    except (TypeError, ValueError):  # a model without position ids (ALiBi, say): the padded batch then
+        return None
     m = len(flat[k])
     (r0, o0), (r1, o1) = where[k], where[-1]
     for h in hs:
