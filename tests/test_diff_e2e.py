@@ -182,6 +182,14 @@ def test_streamed_probes_match_the_whole_model(three_checkpoints, monkeypatch, b
     assert got["lens"] == [h / total for h in hits]
 
 
+def test_head_product_takes_one_thread_unless_more_are_clearly_faster():
+    from langadapt.analysis.probes import TOP1_SPEEDUP, _faster
+
+    assert _faster({2: 0.06, 1: 0.11}, 2) == 2  # an idle machine: 2 threads nearly twice as fast
+    assert _faster({2: 0.11 / TOP1_SPEEDUP * 1.01, 1: 0.11}, 2) == 1  # busy: not worth a second thread
+    assert _faster({1: 0.1}, 2) == 2 and _faster({}, 2) == 2 and _faster({1: 0.2, 4: 0.1}, 1) == 1
+
+
 def _ratio():
     from langadapt.text import script_ratio
 

@@ -20,6 +20,7 @@ each layer is read once per model; the logit lens runs the head over the distinc
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,15 @@ def _final_norm(model: Any) -> Any:
 
 
 HEAD_SLAB_MB = 16  # float32 MB of LM-head rows read at a time by the logit lens
+TOP1_TRIALS = 3  # head slabs timed per thread count before the logit lens settles on one (per model)
+TOP1_SPEEDUP = 1.25  # all threads only if their slab is this much faster than one thread's
+
+
+def _faster(seconds: dict[int, float], threads: int) -> int:
+    """The thread count for the remaining head slabs, from the best trial time of each."""
+    if threads == 1 or 1 not in seconds or threads not in seconds:
+        return threads
+    return threads if seconds[threads] * TOP1_SPEEDUP < seconds[1] else 1
 LOGITS_BLOCK_MB = 64  # float32 MB of logits computed at a time
 
 
@@ -138,6 +148,7 @@ class StreamedModel:
             raise ModelError(f"model {str(path)!r}: cannot be built from its config ({type(e).__name__}: {e})") from None
         self.model.eval()
         self._pool: dict[tuple[str, tuple[int, ...]], Any] = {}  # layer parameter buffers, reused by every layer
+        self.top1_threads: int | None = None  # the thread count top1 found faster (set by top1)
         self.base = getattr(self.model, "base_model", self.model)
         self.embed_name = next((n for n in EMBED_NAMES if n in self.ck.names()), None)
         self.head_name = next((n for n in LM_HEAD_NAMES if n in self.ck.names()), self.embed_name)
@@ -214,12 +225,21 @@ class StreamedModel:
                             position_ids=position_ids, output_hidden_states=True, use_cache=False)
         return out.hidden_states
 
-    def top1(self, z: Any) -> Any:
+    def top1(self, z: Any, threads: int | None = None) -> Any:
         """argmax over the vocabulary of ``z @ head.T`` (z: n x d), reading the head in row slabs.
 
         Identical rows of z (the same token at layer 0, a text's first token at every layer, repeated
         texts) go through the head once: the head product is most of the probes' arithmetic.
+
+        Threads: slabs 1-6 run alternately with ``threads`` (default ``torch.get_num_threads()``) and
+        with one, timed, and the rest with ``threads`` only if those were at least ``TOP1_SPEEDUP``
+        times faster; ``top1_threads`` keeps the choice. On an idle machine they are; on a shared one a
+        multi-threaded op waits for its slowest thread: on 2 cores with other jobs running, the probes
+        took 40.2 s of CPU with 2 threads and 29.0 s with 1 (wall 40.8 vs 30.9 s), the same results.
         """
+        import math
+        import time
+
         import torch
 
         if z.shape[0] == 0:
@@ -233,16 +253,30 @@ class StreamedModel:
         arg = torch.zeros(n, dtype=torch.long)
         w_buf = torch.empty(min(step, rows), dim)
         logits_buf = torch.empty(min(block, n) * min(step, rows))
-        for r0 in range(0, rows, step):
-            r1 = min(rows, r0 + step)
-            w = self.ck.read(self.head_name, rows=(r0, r1), out=w_buf[: r1 - r0])
-            for b0 in range(0, n, block):
-                b1 = min(n, b0 + block)
-                logits = torch.mm(z[b0:b1], w.T, out=logits_buf[: (b1 - b0) * (r1 - r0)].view(b1 - b0, r1 - r0))
-                vals, idx = logits.max(-1)
-                better = vals > best[b0:b1]
-                best[b0:b1] = torch.where(better, vals, best[b0:b1])
-                arg[b0:b1] = torch.where(better, idx + r0, arg[b0:b1])
+        entry = torch.get_num_threads()
+        threads = threads or entry
+        trials = [threads, 1] * TOP1_TRIALS if threads > 1 else []  # for slabs 1.. (slab 0 warms up)
+        seconds: dict[int, float] = {}
+        try:
+            for s, r0 in enumerate(range(0, rows, step)):
+                trial = 1 <= s <= len(trials)
+                use = trials[s - 1] if trial else _faster(seconds, threads)
+                torch.set_num_threads(use)
+                t = time.perf_counter()
+                r1 = min(rows, r0 + step)
+                w = self.ck.read(self.head_name, rows=(r0, r1), out=w_buf[: r1 - r0])
+                for b0 in range(0, n, block):
+                    b1 = min(n, b0 + block)
+                    logits = torch.mm(z[b0:b1], w.T, out=logits_buf[: (b1 - b0) * (r1 - r0)].view(b1 - b0, r1 - r0))
+                    vals, idx = logits.max(-1)
+                    better = vals > best[b0:b1]
+                    best[b0:b1] = torch.where(better, vals, best[b0:b1])
+                    arg[b0:b1] = torch.where(better, idx + r0, arg[b0:b1])
+                if trial and r1 - r0 == step:
+                    seconds[use] = min(seconds.get(use, math.inf), time.perf_counter() - t)
+        finally:
+            torch.set_num_threads(entry)
+        self.top1_threads = _faster(seconds, threads)
         return arg[inverse]
 
     def close(self) -> None:
@@ -252,24 +286,48 @@ class StreamedModel:
         self._pool.clear()
 
 
-def collect(paths: dict[str, str | Path], texts: dict[str, list[str]], lang: str, max_tokens: int) -> dict[str, Any]:
+@contextlib.contextmanager
+def _num_threads(n: int):
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def collect(paths: dict[str, str | Path], texts: dict[str, list[str]], lang: str, max_tokens: int,
+            info: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run every checkpoint (one at a time, streamed layer by layer) on the probe texts.
 
     Returns ``{label: {set: {"tokens": [L+1 x (n_tokens x d)], "pooled": [...], "ids": [...],
     "lens": [share per layer], "n_tokens": n}}}`` for sets ``target`` and ``en``. Both sets go through
     a model in one batch (packed rows), so its layers, embedding and head are each read once.
+
+    A model's forward runs with the thread count the previous model's head product found faster
+    (``StreamedModel.top1``: one thread when the machine is busy; measured on 2 shared cores, the
+    packed forward took 0.85 s with 1 thread and 2.7 s with 2); ``info["threads"]``: the last choice.
     """
+    import torch
+
     from langadapt.text import language_script, script_ratio
 
     script = language_script(lang)
     sets = {k: v for k, v in texts.items() if k in ("target", "en") and v}
     out: dict[str, Any] = {}
+    threads = use = torch.get_num_threads()
     for label, path in paths.items():
         sm = StreamedModel(path)
-        out[label] = _probe_sets(sm, _TargetTokens(sm.tok, script, script_ratio), sets, max_tokens)
+        with _num_threads(use):
+            out[label] = _probe_sets(sm, _TargetTokens(sm.tok, script, script_ratio), sets, max_tokens, threads)
+        use = sm.top1_threads or threads
         sm.close()
         del sm
         gc.collect()
+    if info is not None:
+        info["threads"] = use
     return out
 
 
@@ -344,7 +402,8 @@ def _padded_states(sm: StreamedModel, flat: list[list[int]]) -> list[Any]:
     return [torch.cat([h[i, : len(e)] for i, e in enumerate(flat)]).float() for h in hs]
 
 
-def _probe_sets(sm: StreamedModel, target_token: Any, sets: dict[str, list[str]], max_tokens: int) -> dict[str, Any]:
+def _probe_sets(sm: StreamedModel, target_token: Any, sets: dict[str, list[str]], max_tokens: int,
+                threads: int | None = None) -> dict[str, Any]:
     """The probe sets through one model: features per layer and the logit-lens share per layer, per set."""
     import torch
 
@@ -360,7 +419,7 @@ def _probe_sets(sm: StreamedModel, target_token: Any, sets: dict[str, list[str]]
     norm, last = _final_norm(sm.model), len(states) - 1
     with torch.no_grad():  # the last layer's output is normed already
         z = torch.cat([h if (li == last or norm is None) else norm(h) for li, h in enumerate(states)])
-        top = sm.top1(z).view(len(states), -1)
+        top = sm.top1(z, threads).view(len(states), -1)
     del z
     out, t0 = {}, 0
     for name, es in encs.items():
@@ -385,12 +444,15 @@ def _probe_sets(sm: StreamedModel, target_token: Any, sets: dict[str, list[str]]
 
 def run_probes(paths: dict[str, str | Path], cfg: Any, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """CKA per layer for each stage pair and the logit lens per checkpoint, on both probe sets."""
+    import torch
+
     texts = probe_texts(cfg)
     if not texts["target"] and not texts["en"]:
         return {"skipped": f"no probe texts (no held-out documents in {cfg.paths.clean} and no pairs in "
                            f"{cfg.paths.translation_pairs} for {cfg.language.code})"}
+    info: dict[str, Any] = {}
     try:
-        acts = collect(paths, texts, cfg.language.code, cfg.diff.probe_max_tokens)
+        acts = collect(paths, texts, cfg.language.code, cfg.diff.probe_max_tokens, info)
     except ModelError as e:  # e.g. a checkpoint without tokenizer files: the tensor diff still stands
         return {"skipped": f"{e} (the tensor diff does not need it; --no-probes skips the probes)"}
     cka: dict[str, dict[str, Any]] = {}
@@ -405,10 +467,9 @@ def run_probes(paths: dict[str, str | Path], cfg: Any, pairs: list[tuple[str, st
             if feats == "tokens" and fa["ids"] != fb["ids"]:
                 feats = "pooled"  # different tokenizations: no token-to-token correspondence
             n_layers = min(len(fa[feats]), len(fb[feats]))
-            cka[name][set_name] = {
-                "features": feats,
-                "cka": [linear_cka(fa[feats][i], fb[feats][i]) for i in range(n_layers)],
-            }
+            with _num_threads(info.get("threads", torch.get_num_threads())):  # as the probes found faster
+                values = [linear_cka(fa[feats][i], fb[feats][i]) for i in range(n_layers)]
+            cka[name][set_name] = {"features": feats, "cka": values}
     lens = {lab: {s: v["lens"] for s, v in sets.items()} for lab, sets in acts.items()}
     return {
         "texts": {"target": len(texts["target"]), "en": len(texts["en"]), "target_source": texts["target_source"]},
