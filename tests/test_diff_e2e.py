@@ -140,19 +140,28 @@ def test_probes_skipped_with_a_reason_when_a_checkpoint_has_no_tokenizer(tmp_pat
     assert "Probes skipped: " in (tmp_path / "out" / "summary.md").read_text()
 
 
-def test_streamed_probes_match_the_whole_model(three_checkpoints):
+@pytest.mark.parametrize("batch", ["packed", "padded", "leaky"])
+def test_streamed_probes_match_the_whole_model(three_checkpoints, monkeypatch, batch):
     """Layer-by-layer streaming (weights read per layer, embedding and head in slabs) gives the hidden
-    states and logit-lens top-1 of the whole model run in float32, padded batch or not."""
+    states and logit-lens top-1 of the whole model run in float32, one text at a time: texts packed in one
+    row (the default), or in a padded batch; ``leaky``: a model that ignores packed positions (the texts
+    would see each other) is caught by the check and falls back to the padded batch."""
     from langadapt.analysis import probes
     from langadapt.train.modeling import load_causal_lm
 
-    texts = ["สวัสดีครับ วันนี้อากาศดี", "ผมชอบกินข้าว", "Hello there, how are you today?"]
-    old = probes.HEAD_SLAB_MB
-    probes.HEAD_SLAB_MB = 0.01  # several slabs even at toy size
-    try:
-        got = probes.collect({"sft": three_checkpoints["sft"]}, {"target": texts}, "th", 32)["sft"]["target"]
-    finally:
-        probes.HEAD_SLAB_MB = old
+    texts = ["สวัสดีครับ วันนี้อากาศดี", "ผมชอบกินข้าว", "Hello there, how are you today?", "ผมชอบกินข้าว"]
+    monkeypatch.setattr(probes, "HEAD_SLAB_MB", 0.01)  # several slabs even at toy size
+    used = []
+    for name in ("_packed_states", "_padded_states"):
+        fn = getattr(probes, name)
+        monkeypatch.setattr(probes, name, lambda sm, flat, fn=fn, name=name: used.append(name) or fn(sm, flat))
+    if batch == "padded":
+        monkeypatch.setattr(probes, "_packed_states", lambda sm, flat: used.append("_packed_states"))
+    if batch == "leaky":
+        hidden = probes.StreamedModel.hidden_states
+        monkeypatch.setattr(probes.StreamedModel, "hidden_states", lambda self, ids, mask=None, pos=None: hidden(self, ids, mask))
+    got = probes.collect({"sft": three_checkpoints["sft"]}, {"target": texts}, "th", 32)["sft"]["target"]
+    assert used == (["_packed_states"] if batch == "packed" else ["_packed_states", "_padded_states"])
     model, tok = load_causal_lm(three_checkpoints["sft"], dtype=torch.float32)
     norm, head = probes._final_norm(model), model.get_output_embeddings()
     hits, total = None, 0
@@ -171,6 +180,14 @@ def test_streamed_probes_match_the_whole_model(three_checkpoints):
             total += ids.shape[1]
     assert got["n_tokens"] == total
     assert got["lens"] == [h / total for h in hits]
+
+
+def test_head_product_takes_one_thread_unless_more_are_clearly_faster():
+    from langadapt.analysis.probes import TOP1_SPEEDUP, _faster
+
+    assert _faster({2: 0.06, 1: 0.11}, 2) == 2  # an idle machine: 2 threads nearly twice as fast
+    assert _faster({2: 0.11 / TOP1_SPEEDUP * 1.01, 1: 0.11}, 2) == 1  # busy: not worth a second thread
+    assert _faster({1: 0.1}, 2) == 2 and _faster({}, 2) == 2 and _faster({1: 0.2, 4: 0.1}, 1) == 1
 
 
 def _ratio():

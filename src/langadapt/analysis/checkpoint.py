@@ -66,8 +66,13 @@ class Checkpoint:
     def dtype(self, name: str) -> str:
         return self.dtypes[self.resolve(name)]
 
-    def read(self, name: str, rows: tuple[int, int] | None = None, cols: tuple[int, int] | None = None):
-        """The tensor (or its ``rows``/``cols`` slice of a matrix) as a float32 torch tensor."""
+    def read(self, name: str, rows: tuple[int, int] | None = None, cols: tuple[int, int] | None = None,
+             out: Any = None):
+        """The tensor (or its ``rows``/``cols`` slice of a matrix) as a float32 torch tensor.
+
+        ``out``: a float32 tensor of the slice's shape to convert into (and return), so that a loop over
+        slabs reuses one buffer: a fresh slab-sized allocation costs its page faults every time.
+        """
         import torch
         from safetensors import safe_open
 
@@ -84,6 +89,10 @@ class Checkpoint:
                     t = sl[r, c]
         except Exception as e:  # noqa: BLE001 - safetensors raises its own error types; name the file
             raise ModelError(f"{path}: cannot read tensor {self.stored[real]!r} ({type(e).__name__}: {e})") from None
+        if out is not None:
+            if tuple(out.shape) != tuple(t.shape):
+                raise ValueError(f"read {name!r}: out has shape {tuple(out.shape)}, the slice {tuple(t.shape)}")
+            return out.copy_(t)
         return t.to(torch.float32)
 
     @property
