@@ -195,3 +195,15 @@ def test_load_causal_lm_errors_name_the_path(tmp_path: Path):
         load_causal_lm(tmp_path)
     with pytest.raises(ModelError, match="local HF cache only"):
         load_causal_lm("no-such-org/no-such-model")
+
+
+def test_an_exported_checkpoint_generates_with_its_kv_cache(tok, tmp_path):
+    """Training turns the KV cache off; the export turns it back on (a config saying use_cache=false made
+    every generate() of eval and pref sampling re-run the whole sequence for each new token)."""
+    from langadapt.train.modeling import save_hf
+
+    model = build_tiny_qwen3(Params().model.tiny, vocab_size=len(tok), seed=1, eos_token_id=tok.eos_token_id,
+                             pad_token_id=tok.pad_token_id)
+    model.config.use_cache = False
+    out = save_hf(model, tok, tmp_path / "m")
+    assert json.loads((out / "config.json").read_text())["use_cache"] is True

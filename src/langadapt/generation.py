@@ -134,7 +134,7 @@ class HFGenerator:
             with torch.inference_mode(), autocast:
                 seqs = self.model.generate(
                     input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
-                    eos_token_id=self.stops, pad_token_id=self.pad, **sampling,
+                    eos_token_id=self.stops, pad_token_id=self.pad, use_cache=True, **sampling,
                 )
             for r, i in enumerate(idx):
                 new = seqs[r, width:].tolist()

@@ -176,6 +176,9 @@ def save_hf(model: Any, tokenizer: Any, out_dir: str | Path, *, extra_files: dic
     from langadapt.io import atomic_dir
 
     out_dir = Path(out_dir)
+    cfg = getattr(model, "config", None)
+    if cfg is not None and getattr(cfg, "use_cache", None) is False:
+        cfg.use_cache = True  # an exported model generates with its KV cache (training turns it off)
     with atomic_dir(out_dir) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)

@@ -398,6 +398,9 @@ class _Worker:
                 else:
                     sd = engine.module.state_dict()
                 if rank == 0:
+                    # training turned the KV cache off; the exported model generates with it (a config
+                    # saying use_cache=false made every generate() re-run the whole sequence per token)
+                    engine.module.config.use_cache = True
                     engine.module.save_pretrained(tmp / HF_SUBDIR, state_dict=sd, safe_serialization=True)
                     self.tok.save_pretrained(tmp / HF_SUBDIR)
             if rank == 0:
