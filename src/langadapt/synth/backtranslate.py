@@ -135,14 +135,9 @@ def _reshape(passage: str, fmt: str, lang: str, title: str | None,
         text = "\n".join(f"* {t}" for t in items)
         return text, {"id": "detectable_format:number_bullet_lists", "kwargs": {"num_bullets": len(items)}}
     if fmt == "sections":
-        groups = paras if len(paras) >= 2 else None
+        groups = paras if len(paras) >= 2 else _sentence_halves(passage, lang, tpl, min_sentences=4)
         if groups is None:
-            sents = sentences(passage, lang)
-            if len(sents) < 4:
-                return None
-            half = len(sents) // 2
-            joiner = tpl.get("sentence_joiner", " ")
-            groups = [joiner.join(sents[:half]), joiner.join(sents[half:])]
+            return None
         groups = groups[:4]
         spliter = tpl["section_spliter"]
         text = "\n\n".join(f"{spliter} {i}\n{g}" for i, g in enumerate(groups, 1))
@@ -200,14 +195,22 @@ def _end_phrase(passage: str, lang: str, title: str | None, rng: Any, tpl: dict,
 
 
 def _halves(passage: str, lang: str, tpl: dict) -> list[str] | None:
-    from langadapt.text import paragraphs, sentences
+    from langadapt.text import paragraphs
 
     parts = paragraphs(passage)
     if len(parts) >= 2:
         half = len(parts) // 2
         return ["\n\n".join(parts[:half]), "\n\n".join(parts[half:])]
+    return _sentence_halves(passage, lang, tpl, min_sentences=2)
+
+
+def _sentence_halves(passage: str, lang: str, tpl: dict, min_sentences: int) -> list[str] | None:
+    """The passage's sentences in two halves (joined by the language's ``sentence_joiner``), or None when it
+    has fewer than ``min_sentences``."""
+    from langadapt.text import sentences
+
     sents = sentences(passage, lang)
-    if len(sents) < 2:
+    if len(sents) < min_sentences:
         return None
     half = len(sents) // 2
     joiner = tpl.get("sentence_joiner", " ")
