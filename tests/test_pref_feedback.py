@@ -11,6 +11,7 @@ from langadapt.pref.feedback import (
     LANGUAGE_STEP,
     dpo_pairs,
     feedback,
+    kto_class_weights,
     kto_rows,
     prompt_messages,
     round_stats,
@@ -71,6 +72,16 @@ def test_round_stats_and_rows():
     assert pairs == [{"prompt": recs[0]["messages"], "chosen": [{"role": "assistant", "content": THAI_SHORT}],
                       "rejected": [{"role": "assistant", "content": THAI_COMMA}]}]
     assert skip_reason(recs, "kto") is None and skip_reason(recs, "dpo") is None
+
+
+def test_kto_class_weights_balance_the_minority_class():
+    rows = [{"label": True}] * 2 + [{"label": False}] * 62
+    assert kto_class_weights(rows, 1.0, 1.0, balance=True) == (31.0, 1.0)     # 2 x 31 == 62 x 1
+    assert kto_class_weights(rows, 1.0, 1.0, balance=False) == (1.0, 1.0)
+    many = [{"label": True}] * 48 + [{"label": False}] * 16
+    assert kto_class_weights(many, 1.0, 1.0, balance=True) == (1.0, 3.0)      # the undesirable class scaled up
+    assert kto_class_weights(rows[:2], 1.0, 1.0, balance=True) == (1.0, 1.0)  # one class only: as given
+    assert kto_class_weights([], 2.0, 0.5, balance=True) == (2.0, 0.5)
 
 
 def test_skip_reasons():

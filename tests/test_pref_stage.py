@@ -72,6 +72,9 @@ def test_kto_stepwise_round_with_a_worker_failure(project, tmp_path, monkeypatch
         assert fb["desirable"] == (fb["language_ok"] and all(c["ok"] for c in fb["constraints"]))
     share = sum(r["feedback"]["desirable"] for r in recs) / 32
     assert r0["desirable_share"] == share and 0 < share < 1
+    n_d = sum(r["feedback"]["desirable"] for r in recs)   # balanced KTO weights: lambda_D n_D = lambda_U n_U
+    w = r0["kto_weights"]
+    assert w["desirable"] * n_d == pytest.approx(w["undesirable"] * (32 - n_d), rel=1e-5)
     rows = [json.loads(x) for x in (root / "round_0/train_rows.jsonl").read_text(encoding="utf-8").splitlines()]
     assert all(("weight" in r) and (r["weight"] == 1.0 or not r["label"]) for r in rows)
     # the export loads and training moved it

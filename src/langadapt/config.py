@@ -234,6 +234,7 @@ class PrefParams(Section):
     beta: float = 0.1
     desirable_weight: float = 1.0
     undesirable_weight: float = 1.0
+    balance_weights: bool = True
     precompute_ref_log_probs: bool = False
     deepspeed: bool = True
     lr: float = 1e-4

@@ -141,6 +141,23 @@ def kto_rows(records: Sequence[dict[str, Any]], stepwise: bool = False) -> list[
     return rows
 
 
+def kto_class_weights(rows: Sequence[dict[str, Any]], desirable_weight: float, undesirable_weight: float,
+                      balance: bool) -> tuple[float, float]:
+    """KTO's (desirable_weight, undesirable_weight) for ``rows``. With ``balance`` the minority class is
+    scaled up so that desirable_weight x n_desirable == undesirable_weight x n_undesirable, the lower end of
+    the range the KTO paper and TRL recommend ([1, 4/3]). Without it, a round with 2 desirable samples of 64
+    is a loss of 62 "push this answer down" terms and 2 "pull up" ones: measured on SmolLM2-135M, 8 such
+    steps raised held-out bits per byte by 30%."""
+    n_d = sum(1 for r in rows if r["label"])
+    n_u = len(rows) - n_d
+    if not balance or not n_d or not n_u:
+        return desirable_weight, undesirable_weight
+    ratio = (desirable_weight * n_d) / (undesirable_weight * n_u)
+    if ratio < 1:
+        return round(desirable_weight / ratio, 6), undesirable_weight
+    return desirable_weight, round(undesirable_weight * ratio, 6)
+
+
 def dpo_pairs(records: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
     """DPO rows ``{prompt, chosen, rejected}``: per prompt, each failing sample paired with a passing one
     (passing ones reused round-robin in a seeded order); prompts without both kinds give no pair."""

@@ -236,7 +236,7 @@ def _round_metrics(info: dict[str, Any]) -> dict[str, Any]:
     if "train" in info:
         out.update({k: info["train"].get(k) for k in ("steps", "train_loss", "kl", "rewards_chosen",
                                                        "rewards_rejected", "rewards_margins", "train_seconds",
-                                                       "resumed_from_steps")})
+                                                       "resumed_from_steps", "kto_weights")})
     return out
 
 

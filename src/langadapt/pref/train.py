@@ -321,8 +321,19 @@ def train_round(cfg: Any, policy: Path, round_dir: Path, r: int, *, echo: Any = 
     work = (round_dir / "work").resolve()
     shutil.rmtree(work, ignore_errors=True)  # a killed attempt's local copies: the resume is from storage
     work.mkdir(parents=True, exist_ok=True)
+    pref = P.model_dump()
+    if P.loss == "kto":
+        from langadapt.io import read_jsonl
+        from langadapt.pref.feedback import kto_class_weights
+
+        rows = list(read_jsonl(round_dir / "train_rows.jsonl"))
+        pref["desirable_weight"], pref["undesirable_weight"] = kto_class_weights(
+            rows, P.desirable_weight, P.undesirable_weight, P.balance_weights)
+        echo(f"pref: round {r}: KTO weights desirable {pref['desirable_weight']:g}, undesirable "
+             f"{pref['undesirable_weight']:g} ({sum(x['label'] for x in rows)} desirable of {len(rows)} rows"
+             f"{', balanced' if P.balance_weights else ''})")
     config = {
-        "pref": P.model_dump(), "seed": cfg.seed + r, "policy": str(Path(policy).resolve()),
+        "pref": pref, "seed": cfg.seed + r, "policy": str(Path(policy).resolve()),
         "trust_remote_code": cfg.model.trust_remote_code, "rows": str((round_dir / "train_rows.jsonl").resolve()),
         "work_dir": str(work), "threads": tp.cpus_per_worker, "use_gpu": tp.use_gpu,
         "ds_config": deepspeed_config(tp.zero_stage, tp.use_gpu, P.grad_clip) if P.deepspeed else None,
@@ -346,6 +357,8 @@ def train_round(cfg: Any, policy: Path, round_dir: Path, r: int, *, echo: Any = 
     with result.checkpoint.as_directory() as d:
         out = _export(Path(d) / HF_CKPT, round_dir, wall, cfg)
     shutil.rmtree(work, ignore_errors=True)
+    if P.loss == "kto":
+        out["kto_weights"] = {"desirable": pref["desirable_weight"], "undesirable": pref["undesirable_weight"]}
     return out
 
 
