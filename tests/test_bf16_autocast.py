@@ -2,7 +2,8 @@
 
 With the flag on, the forward passes (a CPT training step and its held-out loss, decoding in eval and pref's
 sampling) run under ``torch.autocast("cpu", bfloat16)``: the outputs of the Linear layers are bfloat16,
-captured by a global forward hook; the weights (and the optimizer state) stay float32. With it off,
+captured by a global forward hook; in training the weights (and the optimizer state) stay float32, while
+decoding casts the weights to bfloat16 once (the decoding model is loaded for that alone). With it off,
 everything is float32. The eval's bits-per-byte is computed in float32 either way: the same value.
 The training step runs the real ``_Worker`` (DeepSpeed engine, gloo, world size 1) in this process, with
 Ray Train's context replaced by a one-worker stand-in: no Ray cluster.
@@ -178,7 +179,7 @@ def test_cpt_train_step_runs_under_cpu_bf16_autocast(on, tiny_model, tmp_path, o
 
 
 # ---------------------------------------------------------------------------------------------------
-# Eval: decoding under autocast, bits-per-byte in float32 either way
+# Eval: decoding in bf16 weights under autocast, bits-per-byte in float32 either way
 
 
 def _eval_inputs() -> dict:
@@ -215,7 +216,9 @@ def test_eval_decodes_under_autocast_and_bpb_stays_fp32(tiny_model, monkeypatch,
         assert _dtypes(linear_calls.calls, "generate", "autocast") == {on}
         assert _dtypes(linear_calls.calls, "bpb", "out") == {torch.float32}  # scored in float32 either way
         assert _dtypes(linear_calls.calls, "bpb", "autocast") == {False}
-        assert {c["weight"] for c in linear_calls.calls} == {torch.float32}
+        assert _dtypes(linear_calls.calls, "bpb", "weight") == {torch.float32}
+        # decoding casts the weights to bf16 once (autocast alone re-casts them at every new token)
+        assert _dtypes(linear_calls.calls, "generate", "weight") == {want}
     assert results[True]["bpb"] == results[False]["bpb"]
     assert results[True]["token_ppl"] == results[False]["token_ppl"]
 
@@ -247,5 +250,5 @@ def test_pref_sampling_runs_under_autocast(on, native, tiny_model, linear_calls,
     bf16 = on and native
     assert _dtypes(linear_calls.calls, "sample", "out") == {torch.bfloat16 if bf16 else torch.float32}
     assert _dtypes(linear_calls.calls, "sample", "autocast") == {bf16}
-    assert _dtypes(linear_calls.calls, "sample", "weight") == {torch.float32}
+    assert _dtypes(linear_calls.calls, "sample", "weight") == {torch.bfloat16 if bf16 else torch.float32}
     assert ("no native bf16" in capsys.readouterr().err) == (on and not native)

@@ -93,8 +93,19 @@ class HFGenerator:
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 8, progress: Callable | None = None,
                  seed: int | None = None, cpu_bf16_autocast: bool = False):
         self.model, self.tokenizer, self.progress, self.seed = model, tokenizer, progress, seed
-        self.cpu_bf16_autocast = cpu_bf16_autocast  # decode under torch.autocast(bfloat16) on a CPU model
         self.batch_size = max(1, batch_size)
+        # bf16 decoding on a CPU with native bf16: the weights are cast to bfloat16 once, here (the model is
+        # the caller's: eval and pref load it for decoding only), and decoding runs under autocast so norms and
+        # softmax stay fp32. Autocast alone over fp32 weights re-casts every weight at every new token:
+        # measured 1.7x slower per step for SmolLM2-135M, batch 12.
+        import torch
+
+        from langadapt.hardware import use_cpu_bf16
+
+        device = next(model.parameters()).device
+        self.bf16 = device.type == "cpu" and use_cpu_bf16(cpu_bf16_autocast, "generate")
+        if self.bf16:
+            model.to(torch.bfloat16)
         self.stops = stop_token_ids(tokenizer, model)
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stops[0]
 
@@ -127,10 +138,7 @@ class HFGenerator:
             for r, i in enumerate(idx):  # left padding: the prompts end where generation starts
                 ids[r, width - len(prompts[i]) :] = torch.tensor(prompts[i])
                 mask[r, width - len(prompts[i]) :] = 1
-            from langadapt.hardware import use_cpu_bf16
-
-            autocast = torch.autocast("cpu", dtype=torch.bfloat16,
-                                      enabled=device.type == "cpu" and use_cpu_bf16(self.cpu_bf16_autocast, "generate"))
+            autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
             with torch.inference_mode(), autocast:
                 seqs = self.model.generate(
                     input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
