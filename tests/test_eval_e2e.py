@@ -75,6 +75,14 @@ def test_eval_and_report_end_to_end(project: Path):
                     "flores_chrf_to_en", "flores_chrfpp_from_en", "flores_bleu_from_en",
                     "ifeval_sea_prompt_strict_baseline", "flores_chrfpp_from_en_baseline"):
             assert key in m, (name, key)
+        if name != "base":  # prompt by prompt against base on the same IFEval-Th / English IFEval prompts
+            detail_b = json.loads((project / "reports/eval" / name / "detail.json").read_text(encoding="utf-8"))
+            n_sea = len(detail_b["benchmarks"]["sea_ifeval"]["prompt_strict_pass"])
+            assert n_sea == detail_b["benchmarks"]["sea_ifeval"]["n_prompts"] > 0
+            assert 0 <= m["ifeval_sea_vs_base_wins"] + m["ifeval_sea_vs_base_losses"] <= n_sea
+            assert 0 < m["ifeval_sea_vs_base_sign_p"] <= 1 and "ifeval_en_vs_base_sign_p" in m
+        else:
+            assert not any("_vs_" in k for k in m)
         # a random model never stops by itself in 6 tokens: every answer is reported as truncated
         gens = [json.loads(x) for x in (project / "reports/eval" / name / "generations.jsonl").read_text(
             encoding="utf-8").splitlines()]
@@ -110,6 +118,7 @@ def test_eval_and_report_end_to_end(project: Path):
     md = (rep / "report.md").read_text(encoding="utf-8")
     assert "![" in md and "eval_comparison.png" in md and "| metric | base | CPT | SFT | SFT - base |" in md
     assert "SEA-IFEval (IFEval-Th) strict" in md and "FLORES-200 chrF++ en->" in md
+    assert "SFT raises IFEval-Th (SEA-IFEval, prompt strict) over base" in md and "sign test p =" in md
     assert "| constant baseline | flags |" in md and "**Not results:**" in md and "What each number rests on" in md
     html = (rep / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in html and "<table>" in html

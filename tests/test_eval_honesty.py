@@ -69,6 +69,16 @@ def test_heldout_overlap_with_training_text_is_found_and_dropped():
     assert kept3 == [shared] and rep3["docs_with_overlap"] == 0
 
 
+def test_paired_sign_test_counts_prompts_won_and_lost():
+    from langadapt.evaluation.honesty import paired_sign_test
+
+    sft = {str(i): i < 8 for i in range(40)}           # passes prompts 0-7
+    base = {str(i): 2 <= i < 6 or i == 39 for i in range(40)}  # passes 2-5 and 39
+    assert paired_sign_test(sft, base) == {"prompts": 40, "wins": 4, "losses": 1, "sign_p": 0.375}
+    assert paired_sign_test(base, base) == {"prompts": 40, "wins": 0, "losses": 0, "sign_p": 1.0}
+    assert paired_sign_test({"a": True}, {"b": False})["prompts"] == 0   # only shared prompts count
+
+
 def test_goal_rows_measure_the_adaptation_goals():
     from langadapt.evaluation.report import goal_rows
 
@@ -81,7 +91,22 @@ def test_goal_rows_measure_the_adaptation_goals():
         ["CPT cuts held-out bits per byte by >= 30% (from imported base)", "2.00 -> 1.50 (+25.0% cut)", "no"],
         ["the tokenizer at least halves th tokens per character", "1.800 -> 0.600 (0.33x; 3000 tokens added)", "yes"],
         ["SFT raises IFEval (prompt strict) over base and over the constant baseline",
-         "base 0.2500 -> SFT 0.5000; constant baseline 0.5000", "no"],
+         "base 0.2500 -> sft 0.5000; constant answer 0.5000", "no"],
+    ]
+    # IFEval-Th (SEA-IFEval) when it was run, with the paired prompt comparison: +4 prompts of 40 and none
+    # lost is p = 0.125 (a gain, not significant); pref over SFT is a row of its own
+    sea = {"base": {"ifeval_sea_prompt_strict": 0.1, "ifeval_prompt_strict": 0.9},
+           "sft": {"ifeval_sea_prompt_strict": 0.2, "ifeval_sea_prompt_strict_baseline": 0.1,
+                   "ifeval_sea_vs_base_wins": 4, "ifeval_sea_vs_base_losses": 0, "ifeval_sea_vs_base_sign_p": 0.125},
+           "pref": {"ifeval_sea_prompt_strict": 0.5, "ifeval_sea_prompt_strict_baseline": 0.1,
+                    "ifeval_sea_vs_sft_wins": 12, "ifeval_sea_vs_sft_losses": 0, "ifeval_sea_vs_sft_sign_p": 0.0005}}
+    assert goal_rows({}, sea, None) == [
+        ["SFT raises IFEval-Th (SEA-IFEval, prompt strict) over base and over the constant baseline",
+         "base 0.1000 -> sft 0.2000; constant answer 0.1000; paired: 4 prompts gained, 0 lost (sign test p = 0.125)",
+         "gain, not significant"],
+        ["pref raises IFEval-Th (SEA-IFEval, prompt strict) over sft and over the constant baseline",
+         "sft 0.2000 -> pref 0.5000; constant answer 0.1000; paired: 12 prompts gained, 0 lost (sign test p = 0.0005)",
+         "yes"],
     ]
     # no reference: measured from base; a worse CPT says so
     rows = goal_rows({}, {"base": {"bpb": 1.0}, "cpt": {"bpb": 1.2}}, None)

@@ -149,11 +149,13 @@ def _score_ifeval(name: str, items: list[Any], outs: list[Any], prefix: str, bas
         it.response = g.text
         gens.append(generation_record(model, name, it.key, [{"role": "user", "content": it.prompt}], g,
                                        instruction_id_list=it.ids))
-    s = score_items(items, keep_results=False)
+    s = score_items(items, keep_results=True)
+    passed = {str(r["key"]): r["follow_all_strict"] for r in s.pop("results")}
     tr = truncation(outs)
     metrics.update(_ifeval_metrics(s, prefix))
     metrics[f"{prefix}_truncated_share"] = tr["truncated_share"]
-    detail[name] = {**s, **tr, "n": len(items)}
+    # prompt-level strict pass per prompt key: the paired comparison between models (runner.paired_rows)
+    detail[name] = {**s, **tr, "n": len(items), "prompt_strict_pass": passed}
     for k in _ifeval_metrics(s, prefix):
         if k in baseline:
             metrics[f"{k}_baseline"] = baseline[k]

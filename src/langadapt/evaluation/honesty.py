@@ -91,6 +91,20 @@ def metric_flags(metrics: dict[str, Any], baseline: dict[str, float],
     return out
 
 
+def paired_sign_test(model: dict[str, bool], ref: dict[str, bool]) -> dict[str, Any]:
+    """Prompt-level pass/fail of a model against a reference model on the same prompts (keys): prompts only
+    the model passes (wins), only the reference passes (losses), and the exact two-sided sign test
+    (McNemar's exact test) on them. 40 prompts cannot tell a +2 prompt change from noise; this says so."""
+    from math import comb
+
+    keys = sorted(set(model) & set(ref))
+    wins = sum(1 for k in keys if model[k] and not ref[k])
+    losses = sum(1 for k in keys if ref[k] and not model[k])
+    n = wins + losses
+    p = min(1.0, 2 * sum(comb(n, i) for i in range(min(wins, losses) + 1)) / 2 ** n) if n else 1.0
+    return {"prompts": len(keys), "wins": wins, "losses": losses, "sign_p": round(p, 4)}
+
+
 def _norm(text: str) -> str:
     return " ".join(text.split())
 

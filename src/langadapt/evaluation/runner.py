@@ -352,6 +352,25 @@ def _language_name(lang: str) -> str:
     return language_name(lang)
 
 
+PAIRED_PREFIX = {"sea_ifeval": "ifeval_sea", "en_ifeval": "ifeval_en"}
+
+
+def add_paired(results: dict[str, dict[str, Any]], passes: dict[str, dict[str, dict[str, bool]]]) -> None:
+    """Per model, its prompt-level strict passes against base's (and pref's against SFT's) on the same
+    IFEval prompts: ``ifeval_sea_vs_base_wins`` / ``_losses`` / ``_sign_p`` (exact two-sided sign test)."""
+    from langadapt.evaluation.honesty import paired_sign_test
+
+    for name, metrics in results.items():
+        for ref in ("base", "sft") if name == "pref" else ("base",):
+            if ref == name or ref not in passes:
+                continue
+            for bench, prefix in PAIRED_PREFIX.items():
+                if bench in passes.get(name, {}) and bench in passes[ref]:
+                    t = paired_sign_test(passes[name][bench], passes[ref][bench])
+                    for k in ("wins", "losses", "sign_p"):
+                        metrics[f"{prefix}_vs_{ref}_{k}"] = t[k]
+
+
 def plots_csv(results: dict[str, dict[str, Any]]) -> str:
     """``model,metric,value`` rows (DVC plots) for every numeric metric."""
     buf = io.StringIO()
@@ -379,6 +398,7 @@ def run_eval(cfg: Params, root: str | Path = ".", progress: Callable | None = No
             raise DataError("params eval.judge_model: set the judge's model name when eval.judge is set")
         judge = _openai_teacher(cfg.eval.judge, cfg.eval.judge_model, cfg, root)
     results: dict[str, dict[str, Any]] = {}
+    passes: dict[str, dict[str, dict[str, bool]]] = {}
     skipped: dict[str, str] = {}
     with atomic_dir(root / cfg.paths.eval) as out:
         write_jsonl(out / "eval_sets" / "ifeval.jsonl", inputs["ifeval"])
@@ -400,6 +420,8 @@ def run_eval(cfg: Params, root: str | Path = ".", progress: Callable | None = No
             write_jsonl(out / name / "generations.jsonl", gens)
             write_json(out / name / "detail.json", detail)
             results[name] = metrics
+            passes[name] = {b: d["prompt_strict_pass"] for b, d in detail.get("benchmarks", {}).items()
+                            if isinstance(d, dict) and "prompt_strict_pass" in d}
         if not results:
             raise DataError("no checkpoint to evaluate: none of " +
                             ", ".join(f"paths.{m}={getattr(cfg.paths, m)}" for m in cfg.eval.models) +
@@ -413,6 +435,7 @@ def run_eval(cfg: Params, root: str | Path = ".", progress: Callable | None = No
                 results[m].update(v)
             write_jsonl(out / "judge" / "judgements.jsonl", jrecs)
             write_json(out / "judge" / "summary.json", jdetail)
+        add_paired(results, passes)
         summary = {"lang": cfg.language.code, "models": results, "skipped": skipped, "notes": inputs["notes"],
                    "counts": {"heldout_docs": len(inputs["texts"]), "translation_pairs": len(inputs["pairs"]),
                               "ifeval_prompts": len(inputs["ifeval"]), "multi_turn": len(inputs["multi_turn"]),
