@@ -69,6 +69,25 @@ def test_heldout_overlap_with_training_text_is_found_and_dropped():
     assert kept3 == [shared] and rep3["docs_with_overlap"] == 0
 
 
+def test_repetition_loops_are_counted_and_flag_benchmark_metrics():
+    from langadapt.evaluation.honesty import repetition_share, repetitive
+
+    assert repetitive("[ชื่อ]: " * 20) and repetitive("<<จดย.>>\n\n" * 10)
+    assert not repetitive("ป.ป.ล. ณป.ป.ล.")                  # short: never a loop
+    assert not repetitive("วันนี้ (13 พฤษภาคม 2561) เวลา 13.30 น. ณ ห้องประชุม 301 ตึกบัญชาการ 1 ทำเนียบรัฐบาล")
+    assert repetition_share(["[ชื่อ]: " * 20, "ok", "", "กะ" * 30]) == 0.5 and repetition_share([]) is None
+    # benchmark metrics read their own answers' shares and their own constant-answer baseline
+    m = {"ifeval_sea_prompt_strict": 0.2, "ifeval_sea_prompt_strict_baseline": 0.1, "ifeval_sea_truncated_share": 0.9,
+         "ifeval_sea_repetitive_share": 0.6, "ifeval_en_prompt_strict": 0.1, "ifeval_en_prompt_strict_baseline": 0.1,
+         "ifeval_en_truncated_share": 0.2, "ifeval_sea_vs_base_sign_p": 0.125}
+    assert metric_flags(m, {}) == {
+        "ifeval_sea_prompt_strict": ["90% of answers truncated", "60% of answers are repetition loops"],
+        "ifeval_sea_truncated_share": ["90% of answers truncated", "60% of answers are repetition loops"],
+        "ifeval_sea_repetitive_share": ["90% of answers truncated"],
+        "ifeval_en_prompt_strict": ["not above the constant baseline"],
+    }
+
+
 def test_paired_sign_test_counts_prompts_won_and_lost():
     from langadapt.evaluation.honesty import paired_sign_test
 
@@ -99,15 +118,19 @@ def test_goal_rows_measure_the_adaptation_goals():
            "sft": {"ifeval_sea_prompt_strict": 0.2, "ifeval_sea_prompt_strict_baseline": 0.1,
                    "ifeval_sea_vs_base_wins": 4, "ifeval_sea_vs_base_losses": 0, "ifeval_sea_vs_base_sign_p": 0.125},
            "pref": {"ifeval_sea_prompt_strict": 0.5, "ifeval_sea_prompt_strict_baseline": 0.1,
-                    "ifeval_sea_vs_sft_wins": 12, "ifeval_sea_vs_sft_losses": 0, "ifeval_sea_vs_sft_sign_p": 0.0005}}
+                    "ifeval_sea_vs_sft_wins": 12, "ifeval_sea_vs_sft_losses": 0, "ifeval_sea_vs_sft_sign_p": 0.0005,
+                    "ifeval_sea_repetitive_share": 0.25}}
     assert goal_rows({}, sea, None) == [
         ["SFT raises IFEval-Th (SEA-IFEval, prompt strict) over base and over the constant baseline",
          "base 0.1000 -> sft 0.2000; constant answer 0.1000; paired: 4 prompts gained, 0 lost (sign test p = 0.125)",
          "gain, not significant"],
         ["pref raises IFEval-Th (SEA-IFEval, prompt strict) over sft and over the constant baseline",
-         "sft 0.2000 -> pref 0.5000; constant answer 0.1000; paired: 12 prompts gained, 0 lost (sign test p = 0.0005)",
-         "yes"],
+         ("sft 0.2000 -> pref 0.5000; constant answer 0.1000; paired: 12 prompts gained, 0 lost (sign test p = 0.0005); "
+          "25% of pref's answers are repetition loops"), "yes"],
     ]
+    # the same gain where most answers are loops (a P.S. marker repeated to the token limit) is not met
+    sea["pref"]["ifeval_sea_repetitive_share"] = 0.9
+    assert goal_rows({}, sea, None)[1][2] == "no: a checker gain in mostly degenerate answers"
     # no reference: measured from base; a worse CPT says so
     rows = goal_rows({}, {"base": {"bpb": 1.0}, "cpt": {"bpb": 1.2}}, None)
     assert rows == [["CPT cuts held-out bits per byte by >= 30% (from base)", "1.00 -> 1.20 (worse by 20.0%)", "no"]]

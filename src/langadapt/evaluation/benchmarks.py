@@ -141,6 +141,7 @@ def run_benchmarks(gen: Any, inputs: dict[str, Any], cfg: Params,
 def _score_ifeval(name: str, items: list[Any], outs: list[Any], prefix: str, baseline: dict[str, Any],
                   metrics: dict[str, Any], detail: dict[str, Any], model: str) -> list[dict[str, Any]]:
     """Score one IFEval benchmark into ``metrics``/``detail``; returns its generation records."""
+    from langadapt.evaluation.honesty import repetition_share
     from langadapt.generation import generation_record, truncation
     from langadapt.ifeval import punkt, score_items
 
@@ -154,6 +155,7 @@ def _score_ifeval(name: str, items: list[Any], outs: list[Any], prefix: str, bas
     tr = truncation(outs)
     metrics.update(_ifeval_metrics(s, prefix))
     metrics[f"{prefix}_truncated_share"] = tr["truncated_share"]
+    metrics[f"{prefix}_repetitive_share"] = repetition_share(g.text for g in outs)
     # prompt-level strict pass per prompt key: the paired comparison between models (runner.paired_rows)
     detail[name] = {**s, **tr, "n": len(items), "prompt_strict_pass": passed}
     for k in _ifeval_metrics(s, prefix):

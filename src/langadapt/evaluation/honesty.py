@@ -63,29 +63,64 @@ def constant_baseline(ifeval: list[dict], multi_turn: list[dict], lang: str,
     return {"answers": answers, "per_answer": per, "metrics": best, "best_answer": best_answer}
 
 
-def truncation_share(metrics: dict[str, Any], key: str) -> float | None:
-    """The share of answers cut at max_new_tokens behind metric ``key`` (None: not a generated metric)."""
+# per-benchmark answer groups: a metric key with one of these prefixes reads its answers' shares there
+BENCH_GROUPS = ("ifeval_sea", "ifeval_en", "flores")
+REPETITION_MIN_CHARS = 40       # shorter answers are never called loops
+REPETITION_MAX_DISTINCT = 0.3   # distinct character 4-grams / all 4-grams below this: a repetition loop
+
+
+def repetitive(text: str) -> bool:
+    """A degenerate answer: at least 40 characters in which under 30% of the character 4-grams are distinct
+    (``[ชื่อ]: [ชื่อ]: ...`` x20 is 0.05; ordinary Thai or English prose is above 0.8). Such answers can pass
+    format checkers (a title, a placeholder, a P.S. marker) while following nothing."""
+    t = " ".join(text.split())
+    if len(t) < REPETITION_MIN_CHARS:
+        return False
+    grams = [t[i : i + 4] for i in range(len(t) - 3)]
+    return len(set(grams)) / len(grams) < REPETITION_MAX_DISTINCT
+
+
+def repetition_share(texts: Iterable[str]) -> float | None:
+    texts = list(texts)
+    return round(sum(map(repetitive, texts)) / len(texts), 4) if texts else None
+
+
+def _group_share(metrics: dict[str, Any], key: str, kind: str) -> float | None:
+    """The share (``kind``: truncated | repetitive) of the answers behind metric ``key``."""
+    for g in BENCH_GROUPS:
+        if key.startswith(g + "_"):
+            return metrics.get(f"{g}_{kind}_share")
     group = TRUNCATION_GROUP.get(key.split("_", 1)[0])
     if group:
-        return metrics.get(f"{group}_truncated_share")
+        return metrics.get(f"{group}_{kind}_share")
     if key in ("stability", "code_switch_rate", "foreign_token_share", "judge_score"):
-        return metrics.get("truncated_share")
+        return metrics.get(f"{kind}_share")
     return None
+
+
+def truncation_share(metrics: dict[str, Any], key: str) -> float | None:
+    """The share of answers cut at max_new_tokens behind metric ``key`` (None: not a generated metric)."""
+    return _group_share(metrics, key, "truncated")
 
 
 def metric_flags(metrics: dict[str, Any], baseline: dict[str, float],
                  mostly: float = MOSTLY_TRUNCATED) -> dict[str, list[str]]:
-    """Per metric of one model: why it must not be read as a result (empty list: no flag)."""
+    """Per metric of one model: why it must not be read as a result (empty list: no flag). A benchmark
+    metric's own constant-answer score (``<key>_baseline`` beside it) counts as its baseline."""
     out: dict[str, list[str]] = {}
     for k, v in metrics.items():
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or k.endswith("_baseline") or "_vs_" in k:
             continue
         flags = []
-        if k in baseline and v <= baseline[k]:
+        floor = baseline.get(k, metrics.get(f"{k}_baseline"))
+        if isinstance(floor, (int, float)) and v <= floor:
             flags.append("not above the constant baseline")
         tr = truncation_share(metrics, k)
         if tr is not None and tr > mostly:
             flags.append(f"{tr:.0%} of answers truncated")
+        rep = _group_share(metrics, k, "repetitive")
+        if rep is not None and rep > mostly and not k.endswith("_repetitive_share"):
+            flags.append(f"{rep:.0%} of answers are repetition loops")
         if flags:
             out[k] = flags
     return out

@@ -391,8 +391,13 @@ def _if_goal_rows(results: dict[str, dict[str, Any]], baseline: dict[str, float]
         w, lo, p = (results[model].get(f"{prefix}_vs_{ref}_{k}") for k in ("wins", "losses", "sign_p"))
         if w is not None:
             measured += f"; paired: {w} prompts gained, {lo} lost (sign test p = {p:.3g})"
+        rep = results[model].get(f"{prefix}_repetitive_share")
+        if isinstance(rep, (int, float)):
+            measured += f"; {rep:.0%} of {model}'s answers are repetition loops"
         up = f > b and (floor is None or f > floor)
         met = ("yes" if (p is None or p < 0.05) else "gain, not significant") if up else "no"
+        if up and isinstance(rep, (int, float)) and rep > 0.5:  # markers that pass a checker, in a loop
+            met = "no: a checker gain in mostly degenerate answers"
         what = "SFT raises" if model == "sft" else "pref raises"
         rows.append([f"{what} {label} over {ref} and over the constant baseline", measured, met])
     return rows

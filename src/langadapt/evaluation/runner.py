@@ -60,6 +60,8 @@ HEADLINE: list[tuple[str, str, bool]] = [
     ("ifeval_sea_prompt_loose", "SEA-IFEval (IFEval-Th) loose", True),
     ("ifeval_sea_lang_normalized", "SEA-IFEval (IFEval-Th) language-normalised", True),
     ("ifeval_sea_prompt_strict_baseline", "SEA-IFEval strict of a constant \"OK\" answer (baseline)", True),
+    ("ifeval_sea_truncated_share", "SEA-IFEval (IFEval-Th) answers truncated", False),
+    ("ifeval_sea_repetitive_share", "SEA-IFEval (IFEval-Th) answers that are repetition loops", False),
     ("ifeval_en_prompt_strict", "IFEval English prompt strict", True),
     ("ifeval_en_inst_strict", "IFEval English instruction strict", True),
     ("flores_chrf_to_en", "FLORES-200 chrF ->en", True),
