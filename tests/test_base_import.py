@@ -233,4 +233,4 @@ def test_demo_real_profile_is_valid_params(repo_root):
     assert cfg.tokenizer.extend and cfg.train.num_workers == 1 and cfg.synth.autoif == 0
     assert cfg.train.cpu_bf16_autocast and cfg.eval.cpu_bf16_autocast
     assert cfg.report.title.startswith("langadapt: Thai adaptation of SmolLM2")
-    assert cfg.cpt.max_steps * cfg.cpt.micro_batch_size * cfg.cpt.seq_len == 48 * 4 * 256
+    assert cfg.cpt.max_steps * cfg.cpt.micro_batch_size * cfg.cpt.seq_len == 96 * 4 * 256
