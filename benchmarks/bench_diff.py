@@ -350,6 +350,8 @@ def main() -> None:
         child_streamed(args.ck, args.child_out, probes=args.child == "streamed", clean=args.clean)
         return
 
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench_diff.", dir=args.workdir))
     try:
         t0 = time.perf_counter()
