@@ -42,7 +42,10 @@ def project_cfg(root: Path, *extra: str):
     raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     overrides = ["data.heldout_fraction=0.5", "pref.prompts=8", "pref.samples_per_prompt=4", "pref.max_new_tokens=8",
                  "pref.batch_size=16", "pref.max_steps=4", "pref.checkpoint_every=2", "pref.micro_batch_size=4",
-                 "pref.max_length=64", "pref.lr=0.001", "train.num_workers=2", "train.cpus_per_worker=1", *extra]
+                 "pref.max_length=64", "pref.lr=0.001", "train.num_workers=2", "train.cpus_per_worker=1",
+                 # a random tiny model rarely ends an answer within 8 tokens: let cut answers count, so rounds
+                 # have both labels (and train the truncated rows open-ended)
+                 "pref.truncated_desirable=true", *extra]
     cfg = parse_params(raw, "params.yaml", overrides)
     for k in ("synth", "sft", "pref", "pref_checkpoints", "metrics", "plots"):
         setattr(cfg.paths, k, str(root / getattr(cfg.paths, k)))

@@ -31,7 +31,7 @@ ENGLISH = "hello there"
 def test_feedback_per_constraint_and_language():
     fb = feedback(THAI_SHORT, [FEW_WORDS, NO_COMMA], "th", 0.5)
     assert fb == {"constraints": [{"id": FEW_WORDS["id"], "ok": True}, {"id": NO_COMMA["id"], "ok": True}],
-                  "language_ok": True, "passed": 2, "checks": 3, "desirable": True}
+                  "language_ok": True, "passed": 2, "checks": 3, "truncated": False, "desirable": True}
     fb = feedback(THAI_COMMA, [FEW_WORDS, NO_COMMA], "th", 0.5)
     assert [c["ok"] for c in fb["constraints"]] == [False, False] and fb["language_ok"] and not fb["desirable"]
     # follows every constraint but is in the wrong language: undesirable
@@ -70,8 +70,25 @@ def test_round_stats_and_rows():
     assert rows[0]["completion"] == [{"role": "assistant", "content": THAI_SHORT}]
     pairs = dpo_pairs(recs, seed=0)  # only prompt a has both kinds
     assert pairs == [{"prompt": recs[0]["messages"], "chosen": [{"role": "assistant", "content": THAI_SHORT}],
-                      "rejected": [{"role": "assistant", "content": THAI_COMMA}]}]
+                      "rejected": [{"role": "assistant", "content": THAI_COMMA}],
+                      "chosen_truncated": False, "rejected_truncated": False}]
+    assert [r["truncated"] for r in rows] == [False] * 4 and s["truncated_passing"] == 0
     assert skip_reason(recs, "kto") is None and skip_reason(recs, "dpo") is None
+
+
+def test_an_answer_cut_at_the_token_limit_is_not_desirable():
+    fb = feedback(THAI_SHORT, [FEW_WORDS, NO_COMMA], "th", 0.5, truncated=True)
+    assert fb["passed"] == 2 and fb["language_ok"] and fb["truncated"] is True and fb["desirable"] is False
+    assert stepwise_weight(fb) == 0.0   # every check holds: the stepwise variant does not push it down
+    assert feedback(THAI_SHORT, [FEW_WORDS, NO_COMMA], "th", 0.5, truncated=True, truncated_desirable=True)["desirable"]
+    cut = {**_rec("a", 1, THAI_SHORT), "finish_reason": "length"}
+    cut["feedback"] = feedback(THAI_SHORT, [FEW_WORDS, NO_COMMA], "th", 0.5, truncated=True)
+    recs = [_rec("a", 0, THAI_SHORT), cut, _rec("a", 2, THAI_COMMA)]
+    s = round_stats(recs)
+    assert (s["desirable"], s["truncated_share"], s["truncated_passing"]) == (1, pytest.approx(1 / 3), 1)
+    assert [(r["label"], r["truncated"]) for r in kto_rows(recs)] == [(True, False), (False, True), (False, False)]
+    pairs = dpo_pairs(recs, seed=0)
+    assert [(p["chosen_truncated"], p["rejected_truncated"]) for p in pairs] == [(False, True), (False, False)]
 
 
 def test_kto_class_weights_balance_the_minority_class():
@@ -124,13 +141,14 @@ def test_report_section_compares_sft_and_pref(tmp_path):
                        "per_round": [{"round": 0, "samples": 32, "desirable_share": 0.5, "constraint_pass_rate": 0.75,
                                       "language_stability": 0.5, "train_loss": 0.4, "kl": 0.1, "rewards_margins": 0.02}],
                        "final": {"samples": 32, "desirable_share": 0.625, "constraint_pass_rate": 0.8,
-                                 "language_stability": 0.6}}}
+                                 "language_stability": 0.6, "truncated_share": 0.25, "truncated_passing": 3}}}
     results = {"sft": {"ifeval_prompt_strict": 0.25, "bpb": 3.0},
                "pref": {"ifeval_prompt_strict": 0.5, "bpb": 3.25, "judge_win_rate_vs_sft": 0.75}}
     doc, notes = Doc(), []
     pref_section(doc, Params(), stages, results, tmp_path, notes)
     md = doc.markdown()
-    assert "KTO (stepwise weights)" in md and "| final policy | 32 | 0.6250 | 0.8000 | 0.6000 |" in md
+    assert "KTO (stepwise weights)" in md and "| final policy | 32 | 0.6250 | 0.8000 | 0.6000 | 0.250 (3) |" in md
+    assert "the answer ended within 32 tokens" in md   # a cut answer is not desirable (pref.truncated_desirable)
     assert "| IFEval prompt strict (higher is better) | 0.2500 | 0.5000 | 0.2500 |" in md
     assert "| bits per byte (forgetting) (lower is better) | 3.0000 | 3.2500 | 0.2500 |" in md
     assert "win rate of pref vs sft" in md and "0.7500" in md

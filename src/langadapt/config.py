@@ -229,6 +229,7 @@ class PrefParams(Section):
     max_new_tokens: int = 32
     batch_size: int = 16
     min_script_ratio: float = 0.5
+    truncated_desirable: bool = False
     loss: Literal["kto", "dpo"] = "kto"
     stepwise: bool = False
     beta: float = 0.1

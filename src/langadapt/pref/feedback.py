@@ -35,11 +35,14 @@ def language_ok(response: str, lang: str, min_script_ratio: float) -> bool:
 
 
 def feedback(response: str, constraints: Sequence[dict[str, Any]], lang: str,
-             min_script_ratio: float) -> dict[str, Any]:
+             min_script_ratio: float, truncated: bool = False, truncated_desirable: bool = False) -> dict[str, Any]:
     """Per-constraint outcomes, the language check and the label of one sample.
 
     A constraint the verifier cannot check (unknown id, bad kwargs) counts as failed with its error
-    kept, never a crash: the record stays auditable."""
+    kept, never a crash: the record stays auditable. A ``truncated`` answer (cut at the token limit) is
+    not desirable unless ``truncated_desirable``: it did not finish, and labelling it desirable rewards
+    whatever it was doing when cut (measured on SmolLM2-135M: format markers repeated in a loop pass the
+    title/placeholder/postscript checks). Its checks are still recorded."""
     from langadapt.errors import DataError
 
     outs = []
@@ -57,7 +60,8 @@ def feedback(response: str, constraints: Sequence[dict[str, Any]], lang: str,
         "language_ok": lang_ok,
         "passed": passed,
         "checks": len(outs) + 1,                         # the constraints and the language check
-        "desirable": lang_ok and passed == len(outs),
+        "truncated": bool(truncated),
+        "desirable": lang_ok and passed == len(outs) and (truncated_desirable or not truncated),
     }
 
 
@@ -128,13 +132,19 @@ def skip_reason(records: Sequence[dict[str, Any]], loss: str) -> str | None:
     return None
 
 
+def is_truncated(record: dict[str, Any]) -> bool:
+    """The sample was cut at the token limit (it did not end its turn)."""
+    return record.get("finish_reason") == "length"
+
+
 def kto_rows(records: Sequence[dict[str, Any]], stepwise: bool = False) -> list[dict[str, Any]]:
-    """KTO rows ``{prompt, completion, label}`` (conversational: lists of messages), plus ``weight``
-    when ``stepwise`` (see ``stepwise_weight``)."""
+    """KTO rows ``{prompt, completion, label, truncated}`` (conversational: lists of messages), plus
+    ``weight`` when ``stepwise`` (see ``stepwise_weight``). ``truncated`` rows are trained without the end
+    of turn the chat template would append (``pref.train``): the model did not stop there."""
     rows = []
     for r in records:
         row: dict[str, Any] = {"prompt": r["messages"], "completion": [{"role": "assistant", "content": r["response"]}],
-                               "label": bool(r["feedback"]["desirable"])}
+                               "label": bool(r["feedback"]["desirable"]), "truncated": is_truncated(r)}
         if stepwise:
             row["weight"] = stepwise_weight(r["feedback"])
         rows.append(row)
@@ -159,8 +169,9 @@ def kto_class_weights(rows: Sequence[dict[str, Any]], desirable_weight: float, u
 
 
 def dpo_pairs(records: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
-    """DPO rows ``{prompt, chosen, rejected}``: per prompt, each failing sample paired with a passing one
-    (passing ones reused round-robin in a seeded order); prompts without both kinds give no pair."""
+    """DPO rows ``{prompt, chosen, rejected, chosen_truncated, rejected_truncated}``: per prompt, each
+    failing sample paired with a passing one (passing ones reused round-robin in a seeded order); prompts
+    without both kinds give no pair."""
     by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         by_prompt[r["prompt_id"]].append(r)
@@ -176,7 +187,8 @@ def dpo_pairs(records: Sequence[dict[str, Any]], seed: int) -> list[dict[str, An
             g = good[i % len(good)]
             rows.append({"prompt": b["messages"],
                          "chosen": [{"role": "assistant", "content": g["response"]}],
-                         "rejected": [{"role": "assistant", "content": b["response"]}]})
+                         "rejected": [{"role": "assistant", "content": b["response"]}],
+                         "chosen_truncated": is_truncated(g), "rejected_truncated": is_truncated(b)})
     return rows
 
 
@@ -200,7 +212,11 @@ def round_stats(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "desirable_share": good / n if n else None,
         "constraint_pass_rate": passed / checks if checks else None,
         "language_stability": per[LANGUAGE_STEP][0] / n if n else None,
-        "truncated_share": sum(r.get("finish_reason") == "length" for r in records) / n if n else None,
+        "truncated_share": sum(is_truncated(r) for r in records) / n if n else None,
+        # answers that pass every check but were cut at the token limit (not desirable unless
+        # pref.truncated_desirable): what the truncation rule takes out of the desirable count
+        "truncated_passing": sum(1 for r in records if is_truncated(r) and r["feedback"]["language_ok"]
+                                 and r["feedback"]["passed"] == len(r["feedback"]["constraints"])),
         "pass_rate": {k: round(v[0] / v[1], 6) for k, v in sorted(per.items())},
         "checked": {k: v[1] for k, v in sorted(per.items())},
     }

@@ -32,6 +32,15 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def _cut(r: dict[str, Any]) -> str:
+    """Truncated share, and how many truncated answers passed every check (not desirable by default)."""
+    share = r.get("truncated_share")
+    if share is None:
+        return "–"
+    n = r.get("truncated_passing")
+    return f"{share:.3f}" + (f" ({n})" if n is not None else "")
+
+
 def pref_section(doc: Any, cfg: Any, stages: dict[str, Any], results: dict[str, dict[str, Any]],
                  eval_dir: Path, notes: list[str]) -> None:
     """Append the section when the pref stage ran (metrics/pref.json present)."""
@@ -42,21 +51,23 @@ def pref_section(doc: Any, cfg: Any, stages: dict[str, Any], results: dict[str, 
     doc.p(f"{pm['rounds']} round(s) of {pm['loss'].upper()}{' (stepwise weights)' if pm.get('stepwise') else ''} "
           f"with TRL on Ray Train: each round samples {pm['samples_per_prompt']} answers to each of "
           f"{pm['prompts']} held-out synthetic prompts with constraints, checks every constraint and the "
-          "answer's language, and trains on the labels (desirable = every check holds). "
+          "answer's language, and trains on the labels (desirable = every check holds"
+          + ("" if cfg.pref.truncated_desirable else f" and the answer ended within {cfg.pref.max_new_tokens} tokens")
+          + "). "
           f"{pm['rounds_trained']} round(s) trained, {pm['rounds_skipped']} skipped.")
     rows = []
     for r in pm["per_round"]:
         rows.append([r["round"], _fmt(r.get("samples")), _fmt(r.get("desirable_share")),
-                     _fmt(r.get("constraint_pass_rate")), _fmt(r.get("language_stability")),
+                     _fmt(r.get("constraint_pass_rate")), _fmt(r.get("language_stability")), _cut(r),
                      _fmt(r.get("train_loss")), _fmt(r.get("kl")), _fmt(r.get("rewards_margins")),
                      r.get("skipped") or "trained"])
     if pm.get("final"):
         f = pm["final"]
         rows.append(["final policy", _fmt(f.get("samples")), _fmt(f.get("desirable_share")),
-                     _fmt(f.get("constraint_pass_rate")), _fmt(f.get("language_stability")), "–", "–", "–",
+                     _fmt(f.get("constraint_pass_rate")), _fmt(f.get("language_stability")), _cut(f), "–", "–", "–",
                      "sampled after the last round"])
     doc.table(["round", "samples", "desirable share", "constraint pass rate", "language stability",
-               "final loss", "KL (mean)", "reward margin (mean)", "status"], rows)
+               "truncated (of them passing every check)", "final loss", "KL (mean)", "reward margin (mean)", "status"], rows)
     if "sft" in results and "pref" in results:
         s, p = results["sft"], results["pref"]
         comp = [[label + (" (higher is better)" if hi else " (lower is better)"), _fmt(s.get(k)), _fmt(p.get(k)),

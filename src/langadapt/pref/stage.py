@@ -110,7 +110,8 @@ def sample_round(policy: Path, prompts: list[dict[str, Any]], cfg: Any, seed: in
             "id": f"{p['id']}#s{j % P.samples_per_prompt}", "prompt_id": p["id"], "sample": j % P.samples_per_prompt,
             "messages": p["messages"], "response": g.text, "finish_reason": g.finish_reason,
             "completion_tokens": g.completion_tokens, "lang": lang,
-            "feedback": feedback(g.text, p["constraints"], lang, P.min_script_ratio),
+            "feedback": feedback(g.text, p["constraints"], lang, P.min_script_ratio,
+                                 truncated=g.finish_reason == "length", truncated_desirable=P.truncated_desirable),
         })
     del model, teacher
     return records
@@ -174,7 +175,10 @@ def run_pref(cfg: Any, *, echo: Callable[[str], None] = print) -> dict[str, Any]
             stats = round_stats(records)
             info: dict[str, Any] = {"round": r, "policy": str(policy), **stats}
             echo(f"pref: round {r}: desirable {stats['desirable']}/{stats['samples']}, constraint pass rate "
-                 f"{_f(stats['constraint_pass_rate'])}, language stability {_f(stats['language_stability'])}")
+                 f"{_f(stats['constraint_pass_rate'])}, language stability {_f(stats['language_stability'])}, "
+                 f"truncated {_f(stats['truncated_share'])}"
+                 + (f" ({stats['truncated_passing']} cut at pref.max_new_tokens={P.max_new_tokens} pass every "
+                    "check: not desirable)" if stats["truncated_passing"] and not P.truncated_desirable else ""))
             reason = skip_reason(records, P.loss)
             if reason:
                 info["skipped"] = f"round {r} skipped: {reason}; the policy carries over unchanged"
@@ -227,12 +231,13 @@ def _f(x: float | None) -> str:
 
 def _headline(stats: dict[str, Any]) -> dict[str, Any]:
     return {k: stats.get(k) for k in ("samples", "desirable_share", "constraint_pass_rate", "language_stability",
-                                       "truncated_share", "pass_rate")}
+                                       "truncated_share", "truncated_passing", "pass_rate")}
 
 
 def _round_metrics(info: dict[str, Any]) -> dict[str, Any]:
     out = {k: info.get(k) for k in ("round", "samples", "desirable_share", "constraint_pass_rate",
-                                     "language_stability", "truncated_share", "skipped", "train_rows")}
+                                     "language_stability", "truncated_share", "truncated_passing", "skipped",
+                                     "train_rows")}
     if "train" in info:
         out.update({k: info["train"].get(k) for k in ("steps", "train_loss", "kl", "rewards_chosen",
                                                        "rewards_rejected", "rewards_margins", "train_seconds",

@@ -210,13 +210,13 @@ def _train_loop(config: dict[str, Any]) -> None:
     if p["loss"] == "dpo":
         from trl import DPOConfig, DPOTrainer
 
-        trainer = DPOTrainer(model=model, ref_model=None, args=DPOConfig(**common), train_dataset=dataset,
-                             processing_class=tok, callbacks=callbacks)
+        trainer = open_ended_truncated(DPOTrainer)(model=model, ref_model=None, args=DPOConfig(**common),
+                                                   train_dataset=dataset, processing_class=tok, callbacks=callbacks)
     else:
         from trl import KTOConfig
 
         args = KTOConfig(**common, desirable_weight=p["desirable_weight"], undesirable_weight=p["undesirable_weight"])
-        cls = _stepwise_kto_trainer() if p["stepwise"] else __import__("trl").KTOTrainer
+        cls = open_ended_truncated(_stepwise_kto_trainer() if p["stepwise"] else __import__("trl").KTOTrainer)
         trainer = cls(model=model, ref_model=None, args=args, train_dataset=dataset, processing_class=tok,
                       callbacks=callbacks)
     trainer = prepare_trainer(trainer)
@@ -256,6 +256,62 @@ def _resume_point(config: dict[str, Any], rank: int) -> tuple[str | None, list[i
     if path is None:
         return None, []
     return path, [*resumed_from(path), step]
+
+
+def end_of_turn_ids(tok: Any) -> list[int]:
+    """The token ids the chat template writes after an assistant message's content (ChatML: ``<|im_end|>``
+    and a newline); [] when the template does not show it."""
+    sentinel = "\u2063langadapt\u2063"
+    try:
+        text = tok.apply_chat_template([{"role": "user", "content": "x"}, {"role": "assistant", "content": sentinel}],
+                                       tokenize=False)
+    except Exception:  # noqa: BLE001 - no usable chat template: nothing to strip by it
+        return []
+    if not isinstance(text, str) or sentinel not in text:
+        return []
+    tail = text.split(sentinel, 1)[1]
+    return list(tok(tail, add_special_tokens=False)["input_ids"]) if tail else []
+
+
+def strip_end_of_turn(ids: list[int], suffix: list[int], eos_id: int | None) -> list[int]:
+    """``ids`` without the trailing end of turn (``suffix``, else a lone EOS); never emptied."""
+    if suffix and len(ids) > len(suffix) and list(ids[-len(suffix):]) == list(suffix):
+        return list(ids[: -len(suffix)])
+    if eos_id is not None and len(ids) > 1 and ids[-1] == eos_id:
+        return list(ids[:-1])
+    return list(ids)
+
+
+# (flag column, token-id column) of rows whose completion was cut at the token limit (feedback.kto_rows,
+# dpo_pairs): TRL renders every completion as a finished assistant turn, i.e. with the end-of-turn token
+# the model never produced there. Kept, a truncated answer would teach "stop here" (desirable) or push down
+# stopping at that point (undesirable); stripped, it trains only on the tokens the model wrote.
+TRUNCATION_COLUMNS = (("truncated", "completion_ids"), ("chosen_truncated", "chosen_ids"),
+                      ("rejected_truncated", "rejected_ids"))
+
+
+def open_ended_truncated(cls: type) -> type:
+    """``cls`` (a TRL KTO/DPO trainer) whose tokenized truncated completions end where the model was cut."""
+
+    class OpenEnded(cls):  # type: ignore[misc, valid-type]
+        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:
+            ds = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+            cols = [(f, k) for f, k in TRUNCATION_COLUMNS if f in ds.column_names and k in ds.column_names]
+            if not cols:
+                return ds
+            tok = getattr(processing_class, "tokenizer", processing_class)
+            suffix, eos = end_of_turn_ids(tok), getattr(tok, "eos_token_id", None)
+            ds = ds.map(lambda ex: {k: strip_end_of_turn(ex[k], suffix, eos) if ex[f] else ex[k] for f, k in cols})
+            if "KL_completion_ids" in ds.column_names:
+                # KTO's mismatched (prompt, completion) pairs for the KL estimate are the completions rotated
+                # by one within each batch (TRL, before this strip): rotate the stripped ones the same way
+                bs = args.per_device_train_batch_size
+                ds = ds.map(lambda b: {"KL_completion_ids": [b["completion_ids"][-1]] + b["completion_ids"][:-1]},
+                            batched=True, batch_size=bs)
+            return ds
+
+    OpenEnded.__name__ = OpenEnded.__qualname__ = f"OpenEnded{cls.__name__}"
+    return OpenEnded
 
 
 def _stepwise_kto_trainer() -> type:
