@@ -91,6 +91,25 @@ def test_an_answer_cut_at_the_token_limit_is_not_desirable():
     assert [(p["chosen_truncated"], p["rejected_truncated"]) for p in pairs] == [(False, True), (False, False)]
 
 
+@pytest.mark.parametrize("overrides,msg", [
+    (["pref.sft_weight=1.0"], "pref.sft_weight: the NLL term on chosen answers is a DPO option"),
+    (["pref.loss=dpo", "pref.sft_weight=-1"], "pref.sft_weight: must be >= 0"),
+    (["pref.loss=dpo", "pref.stepwise=true"], "pref.stepwise: the stepwise weighting is a KTO variant"),
+])
+def test_bad_pref_params_name_the_key(overrides, msg):
+    from pathlib import Path
+
+    import yaml
+
+    from langadapt.config import parse_params
+    from langadapt.errors import ConfigError
+    from langadapt.pref.stage import _check_params
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text(encoding="utf-8"))
+    with pytest.raises(ConfigError, match=msg):
+        _check_params(parse_params(raw, "params.yaml", overrides))
+
+
 def test_kto_class_weights_balance_the_minority_class():
     rows = [{"label": True}] * 2 + [{"label": False}] * 62
     assert kto_class_weights(rows, 1.0, 1.0, balance=True) == (31.0, 1.0)     # 2 x 31 == 62 x 1

@@ -96,10 +96,12 @@ def test_kto_stepwise_round_with_a_worker_failure(project, tmp_path, monkeypatch
     assert m2["per_round"] == m["per_round"] and m2["final"] == m["final"]
 
 
-def test_dpo_one_worker_without_deepspeed(project, tmp_path):
+@pytest.mark.parametrize("sft_weight", [0.0, 1.0])   # plain DPO; DPO + NLL of the chosen answers (RPO)
+def test_dpo_one_worker_without_deepspeed(project, tmp_path, sft_weight):
     from langadapt.pref.stage import run_pref
 
     cfg = project_cfg(project, "pref.loss=dpo", "train.num_workers=1", "pref.deepspeed=false", "pref.max_steps=2",
+                      f"pref.sft_weight={sft_weight}",
                       f"paths.pref_checkpoints={tmp_path / 'ck'}", f"paths.pref={tmp_path / 'pref'}",
                       f"paths.metrics={tmp_path / 'm'}", f"paths.plots={tmp_path / 'p'}")
     m = run_pref(cfg, echo=lambda s: None)

@@ -236,6 +236,7 @@ class PrefParams(Section):
     desirable_weight: float = 1.0
     undesirable_weight: float = 1.0
     balance_weights: bool = True
+    sft_weight: float = 0.0
     precompute_ref_log_probs: bool = False
     deepspeed: bool = True
     lr: float = 1e-4

@@ -48,7 +48,8 @@ def pref_section(doc: Any, cfg: Any, stages: dict[str, Any], results: dict[str, 
     if not isinstance(pm, dict) or "per_round" not in pm:
         return
     doc.h(2, "Preference optimisation from verifier feedback (sft -> pref)")
-    doc.p(f"{pm['rounds']} round(s) of {pm['loss'].upper()}{' (stepwise weights)' if pm.get('stepwise') else ''} "
+    rpo = f" + {pm['sft_weight']:g} x NLL of the chosen answers (RPO)" if pm.get("sft_weight") else ""
+    doc.p(f"{pm['rounds']} round(s) of {pm['loss'].upper()}{' (stepwise weights)' if pm.get('stepwise') else ''}{rpo} "
           f"with TRL on Ray Train: each round samples {pm['samples_per_prompt']} answers to each of "
           f"{pm['prompts']} held-out synthetic prompts with constraints, checks every constraint and the "
           "answer's language, and trains on the labels (desirable = every check holds"

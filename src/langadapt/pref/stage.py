@@ -55,6 +55,11 @@ def _check_params(cfg: Any) -> None:
                           f"got {P.temperature}")
     if P.stepwise and P.loss != "kto":
         raise ConfigError("params.yaml: pref.stepwise: the stepwise weighting is a KTO variant; set pref.loss: kto")
+    if P.sft_weight < 0:
+        raise ConfigError(f"params.yaml: pref.sft_weight: must be >= 0, got {P.sft_weight}")
+    if P.sft_weight > 0 and P.loss != "dpo":
+        raise ConfigError("params.yaml: pref.sft_weight: the NLL term on chosen answers is a DPO option (RPO); "
+                          "set pref.loss: dpo or pref.sft_weight: 0")
 
 
 def _digest(path: Path) -> str:
@@ -201,7 +206,7 @@ def run_pref(cfg: Any, *, echo: Callable[[str], None] = print) -> dict[str, Any]
     _copy_hf(policy, Path(cfg.paths.pref))
     trained = [r for r in rounds if "train" in r]
     metrics = {
-        "loss": P.loss, "stepwise": P.stepwise, "rounds": P.rounds, "rounds_trained": len(trained),
+        "loss": P.loss, "stepwise": P.stepwise, "sft_weight": P.sft_weight, "rounds": P.rounds, "rounds_trained": len(trained),
         "rounds_skipped": len(rounds) - len(trained), "prompts": len(prompts),
         "samples_per_prompt": P.samples_per_prompt, "prompt_selection": counts,
         "initial": _headline(rounds[0]) if rounds and "samples" in rounds[0] else None,

@@ -210,7 +210,9 @@ def _train_loop(config: dict[str, Any]) -> None:
     if p["loss"] == "dpo":
         from trl import DPOConfig, DPOTrainer
 
-        trainer = open_ended_truncated(DPOTrainer)(model=model, ref_model=None, args=DPOConfig(**common),
+        # pref.sft_weight > 0: DPO + w x NLL of the chosen answers (RPO, Pang et al. 2024): TRL's multi-loss
+        rpo = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, p["sft_weight"]]} if p["sft_weight"] > 0 else {}
+        trainer = open_ended_truncated(DPOTrainer)(model=model, ref_model=None, args=DPOConfig(**common, **rpo),
                                                    train_dataset=dataset, processing_class=tok, callbacks=callbacks)
     else:
         from trl import KTOConfig
