@@ -89,6 +89,10 @@ def test_an_answer_cut_at_the_token_limit_is_not_desirable():
     assert [(r["label"], r["truncated"]) for r in kto_rows(recs)] == [(True, False), (False, True), (False, False)]
     pairs = dpo_pairs(recs, seed=0)
     assert [(p["chosen_truncated"], p["rejected_truncated"]) for p in pairs] == [(False, True), (False, False)]
+    # a cut that split a Thai letter's bytes decodes to U+FFFD: not trained as such
+    split = {**cut, "response": THAI_SHORT + "\ufffd\ufffd"}
+    assert kto_rows([split])[0]["completion"][0]["content"] == THAI_SHORT
+    assert kto_rows([{**split, "finish_reason": "stop"}])[0]["completion"][0]["content"] == THAI_SHORT + "\ufffd\ufffd"
 
 
 @pytest.mark.parametrize("overrides,msg", [

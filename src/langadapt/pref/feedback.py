@@ -137,13 +137,20 @@ def is_truncated(record: dict[str, Any]) -> bool:
     return record.get("finish_reason") == "length"
 
 
+def completion_text(record: dict[str, Any]) -> str:
+    """The answer as trained: a truncated one without the U+FFFD its cut left where a multi-byte character
+    was split (byte-level BPE; Thai letters are 3 UTF-8 bytes), which would re-tokenize as other bytes."""
+    text = record["response"]
+    return (text.rstrip("\ufffd") or text) if is_truncated(record) else text
+
+
 def kto_rows(records: Sequence[dict[str, Any]], stepwise: bool = False) -> list[dict[str, Any]]:
     """KTO rows ``{prompt, completion, label, truncated}`` (conversational: lists of messages), plus
     ``weight`` when ``stepwise`` (see ``stepwise_weight``). ``truncated`` rows are trained without the end
     of turn the chat template would append (``pref.train``): the model did not stop there."""
     rows = []
     for r in records:
-        row: dict[str, Any] = {"prompt": r["messages"], "completion": [{"role": "assistant", "content": r["response"]}],
+        row: dict[str, Any] = {"prompt": r["messages"], "completion": [{"role": "assistant", "content": completion_text(r)}],
                                "label": bool(r["feedback"]["desirable"]), "truncated": is_truncated(r)}
         if stepwise:
             row["weight"] = stepwise_weight(r["feedback"])
@@ -186,8 +193,8 @@ def dpo_pairs(records: Sequence[dict[str, Any]], seed: int) -> list[dict[str, An
         for i, b in enumerate(bad):
             g = good[i % len(good)]
             rows.append({"prompt": b["messages"],
-                         "chosen": [{"role": "assistant", "content": g["response"]}],
-                         "rejected": [{"role": "assistant", "content": b["response"]}],
+                         "chosen": [{"role": "assistant", "content": completion_text(g)}],
+                         "rejected": [{"role": "assistant", "content": completion_text(b)}],
                          "chosen_truncated": is_truncated(g), "rejected_truncated": is_truncated(b)})
     return rows
 
