@@ -99,6 +99,7 @@ def test_an_answer_cut_at_the_token_limit_is_not_desirable():
     (["pref.sft_weight=1.0"], "pref.sft_weight: the NLL term on chosen answers is a DPO option"),
     (["pref.loss=dpo", "pref.sft_weight=-1"], "pref.sft_weight: must be >= 0"),
     (["pref.loss=dpo", "pref.stepwise=true"], "pref.stepwise: the stepwise weighting is a KTO variant"),
+    (["pref.pairing=score"], "pref.pairing: pairs are a DPO option"),
 ])
 def test_bad_pref_params_name_the_key(overrides, msg):
     from pathlib import Path
@@ -112,6 +113,24 @@ def test_bad_pref_params_name_the_key(overrides, msg):
     raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text(encoding="utf-8"))
     with pytest.raises(ConfigError, match=msg):
         _check_params(parse_params(raw, "params.yaml", overrides))
+
+
+def test_score_pairs_give_partial_credit():
+    three = [FEW_WORDS, NO_COMMA]
+    a = [_rec("a", 0, THAI_COMMA, three),              # 1 of 3 checks (language)
+         _rec("a", 1, "สวัสดี, ครับ", three),          # 2 of 3 (short, has a comma)
+         _rec("a", 2, "hello, there my dear friend", three),   # 0 of 3
+         _rec("a", 3, "สวัสดี, ครับ", three)]          # 2 of 3: ties are not paired with each other
+    assert not any(r["feedback"]["desirable"] for r in a)
+    assert dpo_pairs(a, seed=0) == []                  # no passing answer: no desirable pair
+    pairs = dpo_pairs(a, seed=0, pairing="score")
+    rejected = [p["rejected"][0]["content"] for p in pairs]
+    chosen = [p["chosen"][0]["content"] for p in pairs]
+    assert rejected == [THAI_COMMA, "hello, there my dear friend"]   # the top-scoring samples never rejected
+    assert chosen[0] == "สวัสดี, ครับ" and chosen[1] in (THAI_COMMA, "สวัสดี, ครับ")
+    assert dpo_pairs(a, seed=0, pairing="score") == pairs              # seeded
+    assert skip_reason(a, "dpo") is not None and skip_reason(a, "dpo", "score") is None
+    assert "different verifier scores" in skip_reason(a[1:2] + a[3:], "dpo", "score")
 
 
 def test_kto_class_weights_balance_the_minority_class():

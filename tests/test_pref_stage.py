@@ -96,17 +96,19 @@ def test_kto_stepwise_round_with_a_worker_failure(project, tmp_path, monkeypatch
     assert m2["per_round"] == m["per_round"] and m2["final"] == m["final"]
 
 
-@pytest.mark.parametrize("sft_weight", [0.0, 1.0])   # plain DPO; DPO + NLL of the chosen answers (RPO)
-def test_dpo_one_worker_without_deepspeed(project, tmp_path, sft_weight):
+# plain DPO on passing/failing pairs; DPO + NLL of the chosen answers (RPO) on partial-credit pairs
+@pytest.mark.parametrize("sft_weight,pairing", [(0.0, "desirable"), (1.0, "score")])
+def test_dpo_one_worker_without_deepspeed(project, tmp_path, sft_weight, pairing):
     from langadapt.pref.stage import run_pref
 
     cfg = project_cfg(project, "pref.loss=dpo", "train.num_workers=1", "pref.deepspeed=false", "pref.max_steps=2",
-                      f"pref.sft_weight={sft_weight}",
+                      f"pref.sft_weight={sft_weight}", f"pref.pairing={pairing}",
                       f"paths.pref_checkpoints={tmp_path / 'ck'}", f"paths.pref={tmp_path / 'pref'}",
                       f"paths.metrics={tmp_path / 'm'}", f"paths.plots={tmp_path / 'p'}")
     m = run_pref(cfg, echo=lambda s: None)
     r0 = m["per_round"][0]
     assert m["loss"] == "dpo" and r0["steps"] == 2 and r0["train_rows"] >= 1
+    assert (m["pairing"], m["sft_weight"]) == (pairing, sft_weight)
     assert r0["rewards_margins"] is not None
 
 

@@ -232,6 +232,7 @@ class PrefParams(Section):
     truncated_desirable: bool = False
     loss: Literal["kto", "dpo"] = "kto"
     stepwise: bool = False
+    pairing: Literal["desirable", "score"] = "desirable"
     beta: float = 0.1
     desirable_weight: float = 1.0
     undesirable_weight: float = 1.0

@@ -117,11 +117,16 @@ def select_prompts(examples: Iterable[Any], heldout_fraction: float, limit: int)
 # Training rows
 
 
-def skip_reason(records: Sequence[dict[str, Any]], loss: str) -> str | None:
+def skip_reason(records: Sequence[dict[str, Any]], loss: str, pairing: str = "desirable") -> str | None:
     """Why a round's samples cannot train (None when they can): KTO needs both labels; DPO needs a
-    prompt with both a desirable and an undesirable sample."""
+    prompt with both a desirable and an undesirable sample (``pairing: score``: two samples whose verifier
+    scores differ)."""
     if not records:
         return "no samples"
+    if loss == "dpo" and pairing == "score":
+        if not dpo_pairs(records, seed=0, pairing="score"):
+            return (f"no prompt has two of the {len(records)} samples with different verifier scores: no DPO pair")
+        return None
     n_good = sum(r["feedback"]["desirable"] for r in records)
     if n_good == len(records):
         return f"every one of the {len(records)} samples passes: no undesirable example to learn from"
@@ -175,23 +180,41 @@ def kto_class_weights(rows: Sequence[dict[str, Any]], desirable_weight: float, u
     return desirable_weight, round(undesirable_weight * ratio, 6)
 
 
-def dpo_pairs(records: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
-    """DPO rows ``{prompt, chosen, rejected, chosen_truncated, rejected_truncated}``: per prompt, each
-    failing sample paired with a passing one (passing ones reused round-robin in a seeded order); prompts
-    without both kinds give no pair."""
+def sample_score(fb: dict[str, Any]) -> float:
+    """The verifier's score of a sample for ``pairing: score``: its share of checks that hold, and 1.0
+    only when it is desirable (a truncated answer passing every check ranks below a finished one)."""
+    return 1.0 if fb["desirable"] else min(step_score(fb), 1.0 - 1e-6)
+
+
+def dpo_pairs(records: Sequence[dict[str, Any]], seed: int, pairing: str = "desirable") -> list[dict[str, Any]]:
+    """DPO rows ``{prompt, chosen, rejected, chosen_truncated, rejected_truncated}``, per prompt.
+
+    ``pairing: desirable``: each failing sample paired with a passing one (passing ones reused round-robin
+    in a seeded order); prompts without both kinds give no pair. ``pairing: score`` (partial credit):
+    each sample paired with one of the same prompt's samples that scores higher (``sample_score``: the
+    share of checks that hold), chosen in a seeded order; a prompt's top-scoring samples are never
+    rejected. It gives pairs where no sample passes everything: the stepwise signal, as pairs."""
     by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         by_prompt[r["prompt_id"]].append(r)
     rows = []
     for pid in sorted(by_prompt):
         group = sorted(by_prompt[pid], key=lambda r: r["sample"])
-        good = [r for r in group if r["feedback"]["desirable"]]
-        bad = [r for r in group if not r["feedback"]["desirable"]]
-        if not good or not bad:
-            continue
-        random.Random(f"{seed}:{pid}").shuffle(good)
-        for i, b in enumerate(bad):
-            g = good[i % len(good)]
+        rng = random.Random(f"{seed}:{pid}")
+        if pairing == "score":
+            pairs = []
+            for b in group:
+                better = [g for g in group if sample_score(g["feedback"]) > sample_score(b["feedback"])]
+                if better:
+                    pairs.append((rng.choice(better), b))
+        else:
+            good = [r for r in group if r["feedback"]["desirable"]]
+            bad = [r for r in group if not r["feedback"]["desirable"]]
+            if not good or not bad:
+                continue
+            rng.shuffle(good)
+            pairs = [(good[i % len(good)], b) for i, b in enumerate(bad)]
+        for g, b in pairs:
             rows.append({"prompt": b["messages"],
                          "chosen": [{"role": "assistant", "content": completion_text(g)}],
                          "rejected": [{"role": "assistant", "content": completion_text(b)}],

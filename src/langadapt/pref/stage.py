@@ -55,6 +55,9 @@ def _check_params(cfg: Any) -> None:
                           f"got {P.temperature}")
     if P.stepwise and P.loss != "kto":
         raise ConfigError("params.yaml: pref.stepwise: the stepwise weighting is a KTO variant; set pref.loss: kto")
+    if P.pairing == "score" and P.loss != "dpo":
+        raise ConfigError("params.yaml: pref.pairing: pairs are a DPO option; KTO trains on every sample's label "
+                          "(pref.stepwise weighs them by the share of failed checks); set pref.loss: dpo")
     if P.sft_weight < 0:
         raise ConfigError(f"params.yaml: pref.sft_weight: must be >= 0, got {P.sft_weight}")
     if P.sft_weight > 0 and P.loss != "dpo":
@@ -184,14 +187,15 @@ def run_pref(cfg: Any, *, echo: Callable[[str], None] = print) -> dict[str, Any]
                  f"truncated {_f(stats['truncated_share'])}"
                  + (f" ({stats['truncated_passing']} cut at pref.max_new_tokens={P.max_new_tokens} pass every "
                     "check: not desirable)" if stats["truncated_passing"] and not P.truncated_desirable else ""))
-            reason = skip_reason(records, P.loss)
+            reason = skip_reason(records, P.loss, P.pairing)
             if reason:
                 info["skipped"] = f"round {r} skipped: {reason}; the policy carries over unchanged"
                 echo(f"pref: {info['skipped']}")
             else:
                 from langadapt.pref.train import train_round
 
-                rows = dpo_pairs(records, cfg.seed + r) if P.loss == "dpo" else kto_rows(records, P.stepwise)
+                rows = (dpo_pairs(records, cfg.seed + r, P.pairing) if P.loss == "dpo"
+                        else kto_rows(records, P.stepwise))
                 write_jsonl(rdir / "train_rows.jsonl", rows)
                 res = train_round(cfg, policy, rdir, r, echo=echo)
                 info.update(train=res, train_rows=len(rows))
@@ -206,7 +210,7 @@ def run_pref(cfg: Any, *, echo: Callable[[str], None] = print) -> dict[str, Any]
     _copy_hf(policy, Path(cfg.paths.pref))
     trained = [r for r in rounds if "train" in r]
     metrics = {
-        "loss": P.loss, "stepwise": P.stepwise, "sft_weight": P.sft_weight, "rounds": P.rounds, "rounds_trained": len(trained),
+        "loss": P.loss, "stepwise": P.stepwise, "pairing": P.pairing, "sft_weight": P.sft_weight, "rounds": P.rounds, "rounds_trained": len(trained),
         "rounds_skipped": len(rounds) - len(trained), "prompts": len(prompts),
         "samples_per_prompt": P.samples_per_prompt, "prompt_selection": counts,
         "initial": _headline(rounds[0]) if rounds and "samples" in rounds[0] else None,
