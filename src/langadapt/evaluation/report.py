@@ -334,15 +334,20 @@ def comparison_rows(results: dict[str, dict[str, Any]], baseline: dict[str, floa
 
 
 def flagged_summary(results: dict[str, dict[str, Any]], flags: dict[str, dict[str, list[str]]]) -> list[str]:
-    """One line per model whose headline metrics carry flags: what not to read as a gain."""
+    """One line per model whose headline metrics carry flags: what not to read as a gain. Metrics with
+    the same flags are listed together ("A, B (flag 1, flag 2)"), in the order they first appear."""
     from langadapt.evaluation.runner import HEADLINE
 
     labels = {k: lab for k, lab, _ in HEADLINE}
     out = []
     for m in results:
-        f = {k: v for k, v in flags.get(m, {}).items() if k in labels}
-        if f:
-            out.append(f"{MODEL_LABELS.get(m, m)}: " + "; ".join(f"{labels[k]} ({', '.join(v)})" for k, v in f.items()))
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for k, v in flags.get(m, {}).items():
+            if k in labels:
+                groups.setdefault(tuple(v), []).append(labels[k])
+        if groups:
+            out.append(f"{MODEL_LABELS.get(m, m)}: "
+                       + "; ".join(f"{', '.join(ms)} ({', '.join(f)})" for f, ms in groups.items()))
     return out
 
 
