@@ -252,3 +252,47 @@ def test_pref_sampling_runs_under_autocast(on, native, tiny_model, linear_calls,
     assert _dtypes(linear_calls.calls, "sample", "autocast") == {bf16}
     assert _dtypes(linear_calls.calls, "sample", "weight") == {torch.bfloat16 if bf16 else torch.float32}
     assert ("no native bf16" in capsys.readouterr().err) == (on and not native)
+
+
+# ---------------------------------------------------------------------------------------------------
+# pref: training (TRL's trainer, HF bf16 mixed precision on CPU) where train.cpu_bf16_autocast asks
+
+
+def test_pref_training_bf16_only_without_deepspeed_on_cpu(monkeypatch, capsys):
+    from langadapt import hardware
+    from langadapt.pref.train import _cpu_bf16_training
+
+    for on, ds, gpu, expected in ((True, False, False, True), (False, False, False, False),
+                                  (True, True, False, False), (True, False, True, False)):
+        cfg = _params(f"train.cpu_bf16_autocast={str(on).lower()}", f"pref.deepspeed={str(ds).lower()}",
+                      f"train.use_gpu={str(gpu).lower()}")
+        assert _cpu_bf16_training(cfg) is expected, (on, ds, gpu)
+    assert "does not apply under DeepSpeed" in capsys.readouterr().err
+    monkeypatch.setattr(hardware, "cpu_bf16_native", lambda: False)
+    monkeypatch.setattr(hardware, "_warned", set())
+    assert _cpu_bf16_training(_params("train.cpu_bf16_autocast=true", "pref.deepspeed=false")) is False
+    assert "no native bf16" in capsys.readouterr().err
+
+
+def test_pref_dpo_step_runs_under_cpu_bf16_autocast(tiny_model, tmp_path, linear_calls):
+    """What ``bf16: True, use_cpu: True`` (the pref worker's args with the flag on) does in TRL's DPO step:
+    the policy's and the reference's Linear layers compute in bf16 under autocast; weights stay fp32."""
+    import torch
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    from langadapt.train.modeling import load_causal_lm
+
+    model, tok = load_causal_lm(tiny_model, dtype=torch.float32)
+    prompt = [{"role": "user", "content": "สวัสดีครับ"}]
+    rows = [{"prompt": prompt, "chosen": [{"role": "assistant", "content": "ขอบคุณครับ"}],
+             "rejected": [{"role": "assistant", "content": "ยินดีครับ ยินดีครับ"}]}] * 2
+    args = DPOConfig(output_dir=str(tmp_path / "dpo"), per_device_train_batch_size=2, max_steps=1, use_cpu=True,
+                     bf16=True, report_to=[], max_length=64, dataset_num_proc=None, save_strategy="no")
+    trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
+    linear_calls.calls.clear()
+    trainer.train()
+    assert linear_calls.calls and _dtypes(linear_calls.calls, None, "autocast") == {True}
+    assert _dtypes(linear_calls.calls, None, "out") == {torch.bfloat16}
+    assert _dtypes(linear_calls.calls, None, "weight") == {torch.float32}
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())

@@ -2,7 +2,8 @@
 DeepSpeed ZeRO through the transformers integration, resumable after a kill.
 
 The workers (``TorchTrainer``) each build the TRL trainer with ``args.deepspeed`` set from params (gloo +
-fp32 on CPU, nccl + bf16 on GPU), wrap it with ``ray.train.huggingface.transformers.prepare_trainer`` and
+fp32 on CPU, or bf16 autocast with fp32 weights where ``train.cpu_bf16_autocast`` asks, the CPU has native bf16
+and DeepSpeed is off; nccl + bf16 on GPU), wrap it with ``ray.train.huggingface.transformers.prepare_trainer`` and
 report every HF checkpoint to Ray with a ``RayTrainReportCallback`` (Ray keeps the last two under
 ``<storage>/pref_round_<r>``). A rerun of the same round (a killed ``dvc repro``), or Ray after a worker
 failure, resumes the HF Trainer from the newest complete checkpoint (model, DeepSpeed optimizer state,
@@ -24,10 +25,12 @@ per-sample loss is multiplied by the weight (``StepwiseKTOTrainer``), the rest o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +152,8 @@ def _train_loop(config: dict[str, Any]) -> None:
 
         tok.chat_template = DEFAULT_CHAT_TEMPLATE
     rows = list(read_jsonl(config["rows"]))
-    dataset = Dataset.from_list(rows)
+    with _unpatched_print():  # datasets hashes while building too (see _unpatched_print)
+        dataset = Dataset.from_list(rows)
     out_dir = Path(config["work_dir"]) / f"hf-rank{rank}" if config["per_rank_output"] else Path(config["work_dir"]) / "hf"
     common = {
         "output_dir": str(out_dir), "per_device_train_batch_size": p["micro_batch_size"],
@@ -157,7 +161,8 @@ def _train_loop(config: dict[str, Any]) -> None:
         "warmup_steps": p["warmup_steps"], "max_steps": p["max_steps"], "weight_decay": 0.0, "max_grad_norm": p["grad_clip"],
         "logging_steps": 1, "save_strategy": "steps", "save_steps": p["checkpoint_every"], "save_total_limit": 2,
         "report_to": [], "seed": config["seed"], "data_seed": config["seed"], "use_cpu": not config["use_gpu"],
-        "bf16": config["use_gpu"], "deepspeed": config["ds_config"], "beta": p["beta"], "max_length": p["max_length"],
+        "bf16": config["use_gpu"] or config["cpu_bf16"], "deepspeed": config["ds_config"], "beta": p["beta"],
+        "max_length": p["max_length"],
         "precompute_ref_log_probs": p["precompute_ref_log_probs"], "dataloader_num_workers": 0,
         "disable_tqdm": True, "save_only_model": False, "dataset_num_proc": None,
     }
@@ -206,27 +211,79 @@ def _train_loop(config: dict[str, Any]) -> None:
                 shutil.copytree(d, Path(tmp) / HF_CKPT)
                 ray.train.report(metrics=metrics, checkpoint=Checkpoint.from_directory(tmp))
 
-    callbacks = [ReportCheckpoint(), FailOnce()]
-    if p["loss"] == "dpo":
-        from trl import DPOConfig, DPOTrainer
+    class StepLine(TrainerCallback):
+        """One line per logged step on rank 0, like cpt/sft's, in place of HF's PrinterCallback (a dict print
+        that Ray Train's patched print() echoes twice)."""
 
-        # pref.sft_weight > 0: DPO + w x NLL of the chosen answers (RPO, Pang et al. 2024): TRL's multi-loss
-        rpo = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, p["sft_weight"]]} if p["sft_weight"] > 0 else {}
-        trainer = open_ended_truncated(DPOTrainer)(model=model, ref_model=None, args=DPOConfig(**common, **rpo),
-                                                   train_dataset=dataset, processing_class=tok, callbacks=callbacks)
-    else:
-        from trl import KTOConfig
+        def on_log(self, args, state, control, logs=None, **kw):
+            if rank != 0 or not logs or "loss" not in logs:
+                return
+            extra = " ".join(f"{name} {float(logs[k]):.3f}" for k, name in
+                             (("rewards/margins", "margin"), ("rewards/chosen", "chosen"),
+                              ("rewards/rejected", "rejected"), ("kl", "kl")) if logs.get(k) is not None)
+            sys.stdout.write(f"pref: step {state.global_step}/{state.max_steps} loss {float(logs['loss']):.4f} {extra}\n")
+            sys.stdout.flush()
 
-        args = KTOConfig(**common, desirable_weight=p["desirable_weight"], undesirable_weight=p["undesirable_weight"])
-        cls = open_ended_truncated(_stepwise_kto_trainer() if p["stepwise"] else __import__("trl").KTOTrainer)
-        trainer = cls(model=model, ref_model=None, args=args, train_dataset=dataset, processing_class=tok,
-                      callbacks=callbacks)
+    callbacks = [ReportCheckpoint(), FailOnce(), StepLine()]
+    with _unpatched_print():  # TRL tokenizes the rows here (datasets.map)
+        trainer = _make_trainer(p, common, model, tok, dataset, callbacks)
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
     trainer = prepare_trainer(trainer)
 
     if resume and rank == 0:
         sys.stdout.write(f"pref: resuming from step {resumes[-1]} ({resume})\n")
     # the HF Trainer saves (and the callback reports) the last step too (DefaultFlowCallback)
     trainer.train(resume_from_checkpoint=resume)
+
+
+@contextlib.contextmanager
+def _unpatched_print() -> Iterator[None]:
+    """Python's own print() for the block. Ray Train's workers patch print() into its logger, and
+    datasets.map fingerprints a transform with dill, which reads the globals of each function by capturing
+    dis.dis() on a swapped sys.stdout: the patched print logged every line of that bytecode listing (about
+    a thousand lines of disassembly in a pref run's log)."""
+    import builtins
+
+    original = getattr(sys.modules.get("ray.train.v2._internal.logging.patch_print"), "_original_print", None)
+    patched = builtins.print
+    if original is not None:
+        builtins.print = original
+    try:
+        yield
+    finally:
+        builtins.print = patched
+
+
+def _make_trainer(p: dict[str, Any], common: dict[str, Any], model, tok, dataset, callbacks):
+    if p["loss"] == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        # pref.sft_weight > 0: DPO + w x NLL of the chosen answers (RPO, Pang et al. 2024): TRL's multi-loss
+        rpo = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, p["sft_weight"]]} if p["sft_weight"] > 0 else {}
+        return open_ended_truncated(DPOTrainer)(model=model, ref_model=None, args=DPOConfig(**common, **rpo),
+                                                train_dataset=dataset, processing_class=tok, callbacks=callbacks)
+    from trl import KTOConfig
+
+    args = KTOConfig(**common, desirable_weight=p["desirable_weight"], undesirable_weight=p["undesirable_weight"])
+    cls = open_ended_truncated(_stepwise_kto_trainer() if p["stepwise"] else __import__("trl").KTOTrainer)
+    return cls(model=model, ref_model=None, args=args, train_dataset=dataset, processing_class=tok, callbacks=callbacks)
+
+
+def _cpu_bf16_training(cfg) -> bool:
+    """train.cpu_bf16_autocast for pref's TRL training on CPU: the HF Trainer's bf16 mixed precision
+    (torch.autocast on CPU, fp32 weights and optimizer), where the CPU has native bf16. Not under DeepSpeed
+    (its config decides precision; ZeRO on CPU stays fp32) nor on GPU (bf16 there anyway)."""
+    from langadapt.hardware import use_cpu_bf16
+
+    if cfg.train.use_gpu or not cfg.train.cpu_bf16_autocast:
+        return False
+    if cfg.pref.deepspeed:
+        sys.stderr.write("pref: train.cpu_bf16_autocast does not apply under DeepSpeed (pref.deepspeed: true): "
+                         "training runs fp32 (sampling still uses bf16)\n")
+        return False
+    return use_cpu_bf16(True, "pref training")
 
 
 def _barrier(world: int) -> None:
@@ -394,6 +451,7 @@ def train_round(cfg: Any, policy: Path, round_dir: Path, r: int, *, echo: Any = 
         "pref": pref, "seed": cfg.seed + r, "policy": str(Path(policy).resolve()),
         "trust_remote_code": cfg.model.trust_remote_code, "rows": str((round_dir / "train_rows.jsonl").resolve()),
         "work_dir": str(work), "threads": tp.cpus_per_worker, "use_gpu": tp.use_gpu,
+        "cpu_bf16": _cpu_bf16_training(cfg),
         "ds_config": deepspeed_config(tp.zero_stage, tp.use_gpu, P.grad_clip) if P.deepspeed else None,
         "per_rank_output": tp.ray_address is not None,  # several nodes: no shared local directory
         "run_dir": str((Path(storage) / name).resolve()) if "://" not in storage else None,
