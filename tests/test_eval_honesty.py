@@ -131,6 +131,9 @@ def test_goal_rows_measure_the_adaptation_goals():
     # the same gain where most answers are loops (a P.S. marker repeated to the token limit) is not met
     sea["pref"]["ifeval_sea_repetitive_share"] = 0.9
     assert goal_rows({}, sea, None)[1][2] == "no: a checker gain in mostly degenerate answers"
+    sea["pref"].update(ifeval_sea_prompt_strict=0.175, ifeval_sea_vs_sft_wins=1, ifeval_sea_vs_sft_losses=2,
+                       ifeval_sea_vs_sft_sign_p=1.0)
+    assert "paired: 1 prompt gained, 2 lost (sign test p = 1)" in goal_rows({}, sea, None)[1][1]
     # no reference: measured from base; a worse CPT says so
     rows = goal_rows({}, {"base": {"bpb": 1.0}, "cpt": {"bpb": 1.2}}, None)
     assert rows == [["CPT cuts held-out bits per byte by >= 30% (from base)", "1.00 -> 1.20 (worse by 20.0%)", "no"]]

@@ -395,7 +395,7 @@ def _if_goal_rows(results: dict[str, dict[str, Any]], baseline: dict[str, float]
         prefix = key.rsplit("_prompt_strict", 1)[0]
         w, lo, p = (results[model].get(f"{prefix}_vs_{ref}_{k}") for k in ("wins", "losses", "sign_p"))
         if w is not None:
-            measured += f"; paired: {w} prompts gained, {lo} lost (sign test p = {p:.3g})"
+            measured += f"; paired: {w} prompt{'' if w == 1 else 's'} gained, {lo} lost (sign test p = {p:.3g})"
         rep = results[model].get(f"{prefix}_repetitive_share")
         if isinstance(rep, (int, float)):
             measured += f"; {rep:.0%} of {model}'s answers are repetition loops"
