@@ -137,3 +137,19 @@ def test_goal_rows_measure_the_adaptation_goals():
     # no reference: measured from base; a worse CPT says so
     rows = goal_rows({}, {"base": {"bpb": 1.0}, "cpt": {"bpb": 1.2}}, None)
     assert rows == [["CPT cuts held-out bits per byte by >= 30% (from base)", "1.00 -> 1.20 (worse by 20.0%)", "no"]]
+
+
+def test_evidence_rows_name_the_benchmark_prompts_each_number_rests_on():
+    from langadapt.evaluation.report import evidence_rows
+
+    summary = {"counts": {"sea_ifeval_prompts": 42, "en_ifeval_prompts": 12, "flores_pairs": 6}}
+    detail = {"base": {"benchmarks": {
+        "sea_ifeval": {"n_prompts": 40, "n_instructions": 40, "excluded": {"length_constraints:number_words": 2}},
+        "en_ifeval": {"n_prompts": 12, "n_instructions": 20}}}}
+    assert evidence_rows(summary, detail) == [
+        ["IFEval-Th (SEA-IFEval)", ("42 prompts, 40 scored (40 instructions); not scored in this language: "
+                                    "length_constraints:number_words x2")],
+        ["IFEval English", "12 prompts (20 instructions)"],
+        ["FLORES-200", "6 devtest pairs per direction"],
+    ]
+    assert evidence_rows({"counts": {"sea_ifeval_prompts": 0}}, {}) == []

@@ -430,11 +430,38 @@ def evidence_rows(summary: dict[str, Any], detail: dict[str, Any]) -> list[list[
         rows.append(["IFEval", f"{c['ifeval_prompts']} prompts"])
     if c.get("multi_turn"):
         rows.append(["multi-turn", f"{c['multi_turn']} two-turn conversations"])
+    rows += _benchmark_evidence(c, detail)
     b = summary.get("baseline")
     if b:
         answers = ", ".join(repr(a) for a in b.get("answers", []))
         rows.append(["constant baseline", (f"best of the constant answers {answers}, per metric, scored by the "
                      "same verifiers")])
+    return rows
+
+
+_BENCH_EVIDENCE = (("sea_ifeval", "sea_ifeval_prompts", "IFEval-Th (SEA-IFEval)"),
+                   ("en_ifeval", "en_ifeval_prompts", "IFEval English"))
+
+
+def _benchmark_evidence(counts: dict[str, Any], detail: dict[str, Any]) -> list[list[str]]:
+    """Prompts each public benchmark's numbers rest on: generated, scored (a prompt whose every instruction
+    the benchmark's semantics leave unscored in this language is not counted) and what was left out."""
+    rows = []
+    for key, count_key, label in _BENCH_EVIDENCE:
+        if not counts.get(count_key):
+            continue
+        d = next((m.get("benchmarks", {}).get(key) for m in detail.values()
+                  if isinstance(m.get("benchmarks", {}).get(key), dict)), None) or {}
+        text = f"{counts[count_key]} prompts"
+        if d.get("n_prompts") is not None and d["n_prompts"] != counts[count_key]:
+            text += f", {d['n_prompts']} scored"
+        if d.get("n_instructions") is not None:
+            text += f" ({d['n_instructions']} instructions)"
+        if d.get("excluded"):
+            text += "; not scored in this language: " + ", ".join(f"{k} x{v}" for k, v in d["excluded"].items())
+        rows.append([label, text])
+    if counts.get("flores_pairs"):
+        rows.append(["FLORES-200", f"{counts['flores_pairs']} devtest pairs per direction"])
     return rows
 
 
@@ -601,7 +628,7 @@ def run_report(cfg: Params, root: str | Path = ".") -> dict[str, Any]:
         doc.p(f"Language: **{lname}** (`{cfg.language.code}`). Base model: `{cfg.model.base}`. "
               f"Checkpoints compared: {', '.join(MODEL_LABELS.get(m, m) for m in results) or 'none'}. "
               "Every number below is on held-out data the training stages never saw.")
-        doc.h(2, "Base vs CPT vs SFT")
+        doc.h(2, " vs ".join(MODEL_LABELS.get(m, m) for m in results) if len(results) > 1 else "Evaluation")
         if results:
             _comparison_section(doc, cfg, stages, results, detail, summary, out)
         else:
