@@ -152,8 +152,6 @@ def _train_loop(config: dict[str, Any]) -> None:
 
         tok.chat_template = DEFAULT_CHAT_TEMPLATE
     rows = list(read_jsonl(config["rows"]))
-    with _unpatched_print():  # datasets hashes while building too (see _unpatched_print)
-        dataset = Dataset.from_list(rows)
     out_dir = Path(config["work_dir"]) / f"hf-rank{rank}" if config["per_rank_output"] else Path(config["work_dir"]) / "hf"
     common = {
         "output_dir": str(out_dir), "per_device_train_batch_size": p["micro_batch_size"],
@@ -225,8 +223,8 @@ def _train_loop(config: dict[str, Any]) -> None:
             sys.stdout.flush()
 
     callbacks = [ReportCheckpoint(), FailOnce(), StepLine()]
-    with _unpatched_print():  # TRL tokenizes the rows here (datasets.map)
-        trainer = _make_trainer(p, common, model, tok, dataset, callbacks)
+    with _unpatched_print():  # datasets hashes the rows' table and TRL's tokenizing maps here
+        trainer = _make_trainer(p, common, model, tok, Dataset.from_list(rows), callbacks)
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)
